@@ -93,3 +93,14 @@ func singular(cat string) string {
 	}
 	return strings.Join(w, " ")
 }
+
+// CategoryName turns a slug back into a display name ("cycling-wear" -> "Cycling Wear").
+func CategoryName(slug string) string {
+	w := strings.Split(slug, "-")
+	for i, s := range w {
+		if s != "" {
+			w[i] = strings.ToUpper(s[:1]) + s[1:]
+		}
+	}
+	return strings.Join(w, " ")
+}
