@@ -1,0 +1,99 @@
+// Command brisk runs the brisk checkout platform: the storefront API, the
+// payment service, the embedded all-in-one mode and the tools around them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil {
+				fmt.Fprintln(os.Stderr, "brisk:", ee.err)
+			}
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "brisk:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError makes run's caller exit with a given code. A nil err prints nothing.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e exitError) Unwrap() error { return e.err }
+
+// usageError is a bad command line: exit code 2.
+func usageError(format string, args ...any) error {
+	return exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// command is one subcommand: it parses its own flags from args.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"up":      {"run everything on one machine (embedded store, payment service, API)", runUp},
+		"api":     {"run the storefront API", runAPI},
+		"payment": {"run the payment service (gRPC)", runPayment},
+		"migrate": {"create or upgrade the database schema", runMigrate},
+		"seed":    {"load the demo catalog and accounts", runSeed},
+		"load":    {"open-model load generator with SLO budgets", runLoad},
+	}
+}
+
+// run is the whole program; main only calls it, so tests run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stderr, cmds)
+		if len(args) == 0 {
+			return exitError{code: 2}
+		}
+		return nil
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		printUsage(stderr, cmds)
+		return usageError("unknown command %q", args[0])
+	}
+	return c.run(ctx, args[1:], getenv, stdout, stderr)
+}
+
+func printUsage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: brisk <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'brisk <command> -h' for a command's flags.")
+}
