@@ -122,8 +122,10 @@ func TestEndToEnd(t *testing.T) {
 	shopper.do("PUT", "/v1/cart/items/3", map[string]int{"quantity": 1}).want(t, 200, "add 3")
 	shopper.do("PUT", "/v1/cart/items/9", map[string]int{"quantity": 1}).want(t, 200, "add 9")
 	var cart struct {
-		Items     []struct{ ProductID int64 `json:"product_id"` } `json:"items"`
-		ItemCount int                                           `json:"item_count"`
+		Items []struct {
+			ProductID int64 `json:"product_id"`
+		} `json:"items"`
+		ItemCount int `json:"item_count"`
 	}
 	r = shopper.do("DELETE", "/v1/cart/items/9", nil).want(t, 200, "remove 9")
 	r.json(t, &cart)

@@ -84,7 +84,9 @@ func TestTokens(t *testing.T) {
 	other := newTokens(t, now)
 	otherTok, _, _ := other.Issue(User{ID: 42, Role: RoleAdmin})
 	parts := strings.Split(tok, ".")
-	header := func(alg string) string { return b64(map[string]string{"alg": alg, "kid": tk.Keys.SigningKeyID(), "typ": "JWT"}) }
+	header := func(alg string) string {
+		return b64(map[string]string{"alg": alg, "kid": tk.Keys.SigningKeyID(), "typ": "JWT"})
+	}
 	claims := b64(map[string]any{"iss": "brisk", "aud": "brisk-api", "sub": "42", "role": "admin", "exp": now.Add(time.Hour).Unix()})
 	pub, _ := tk.Keys.JWKS()
 	mac := hmac.New(sha256.New, pub)
@@ -183,7 +185,7 @@ func (m *memUsers) UserByEmail(_ context.Context, e string) (User, error) {
 	}
 	return User{}, derrors.New(derrors.NotFound, "no user")
 }
-func (m *memUsers) UserByID(context.Context, int64) (User, error) { return User{}, derrors.NotFound }
+func (m *memUsers) UserByID(context.Context, int64) (User, error)          { return User{}, derrors.NotFound }
 func (m *memUsers) SetPassword(context.Context, int64, string, Role) error { return nil }
 
 func TestRegisterLogin(t *testing.T) {
