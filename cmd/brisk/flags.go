@@ -64,13 +64,9 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 // errHelp reports that -h was given; run treats it as success.
 var errHelp = exitError{code: 0}
 
+// isSecret reports whether a flag holds a secret whose value is never logged.
 func isSecret(name string) bool {
-	for _, s := range []string{"password", "secret", "token"} {
-		if strings.Contains(name, s) {
-			return true
-		}
-	}
-	return false
+	return strings.Contains(name, "password") || strings.Contains(name, "secret") || strings.HasSuffix(name, "token")
 }
 
 // logConfig logs the effective value of every flag, with secrets masked
