@@ -212,7 +212,7 @@ func TestBadInput(t *testing.T) {
 		{"bad limit", c, "GET", "/v1/products?limit=1000", nil, nil, 400, "limit"},
 		{"unknown param", c, "GET", "/v1/products?sort=price", nil, nil, 400, "unknown query parameter"},
 		{"wrong method", c, "DELETE", "/v1/products/1", nil, nil, 405, "not allowed"},
-		{"no route", c, "GET", "/v2/nothing", nil, nil, 404, "no route"},
+		{"no route", c, "GET", "/v1/nothing", nil, nil, 404, "no route"},
 		{"bad json", shopper, "POST", "/v1/checkout", `{"payment_token":`, []string{"Idempotency-Key", "k1"}, 400, "JSON"},
 		{"bad key", shopper, "POST", "/v1/checkout", `{"payment_token":"tok_visa"}`, []string{"Idempotency-Key", strings.Repeat("k", 300)}, 400, "Idempotency-Key"},
 		{"negative checkout quantity", shopper, "POST", "/v1/checkout", `{"payment_token":"tok_visa","items":[{"product_id":1,"quantity":-2}]}`, []string{"Idempotency-Key", "k2"}, 400, "quantity"},

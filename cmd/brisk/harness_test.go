@@ -129,9 +129,19 @@ func (r response) json(t *testing.T, v any) {
 	}
 }
 
-// do sends a request; body may be nil, a string (sent as is) or a value (JSON).
+// do sends a request; body may be nil, a string (sent as is) or a value
+// (JSON). A transport error fails the test: call it from the test goroutine.
 func (c *client) do(method, path string, body any, header ...string) response {
 	c.t.Helper()
+	r, err := c.try(method, path, body, header...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+// try is do for other goroutines: a transport error is returned (status 0).
+func (c *client) try(method, path string, body any, header ...string) (response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -142,13 +152,13 @@ func (c *client) do(method, path string, body any, header ...string) response {
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			c.t.Fatal(err)
+			return response{}, err
 		}
 		rd = bytes.NewReader(j)
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
-		c.t.Fatal(err)
+		return response{}, err
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -161,14 +171,14 @@ func (c *client) do(method, path string, body any, header ...string) response {
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		c.t.Fatalf("%s %s: read body: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
 	}
-	return response{status: res.StatusCode, header: res.Header, body: b}
+	return response{status: res.StatusCode, header: res.Header, body: b}, nil
 }
 
 // want fails the test unless r has the given status.
