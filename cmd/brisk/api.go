@@ -26,11 +26,20 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 	logConfig(log, fs)
+	obs, err := newObservability(ctx, &af.tel, "brisk-api", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	af.obs = obs
 	b, err := openBackend(ctx, *db, *dataDir, log)
 	if err != nil {
 		return err
 	}
-	defer b.close()
+	defer func() { b.close() }() // b.close grows with useRedis
+	if err := b.useRedis(af.redis, af.redisPrefix, log); err != nil {
+		return err
+	}
 	if *migrate {
 		if err := b.migrate(ctx); err != nil {
 			return err
@@ -40,17 +49,22 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	conn, err := payment.Dial(*paymentAddr)
+	conn, err := payment.Dial(*paymentAddr, obs.dialOptions()...)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	a := newAPIServer(b, payment.NewClient(conn, payment.ClientConfig{Timeout: af.paymentTimeout}), keys, &af, log)
+	a := newAPIServer(b, af.edge.payments(conn, log), keys, &af, log)
 	ln, err := listen(af.addr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "api: http://%s\n", displayAddr(ln.Addr()))
+	fmt.Fprintf(stdout, "api: %s://%s\n", af.edge.tls.scheme(), displayAddr(ln.Addr()))
+	if admin, err := obs.serveAdmin(ctx); err != nil {
+		return err
+	} else if admin != "" {
+		fmt.Fprintf(stdout, "admin: http://%s/metrics\n", admin)
+	}
 	return serveHTTP(ctx, ln, a, &af, log)
 }
 
@@ -61,6 +75,8 @@ func runPayment(ctx context.Context, args []string, getenv func(string) string, 
 	addr := fs.String("listen", "127.0.0.1:9090", "gRPC listen address")
 	data := fs.String("data", "", "SQLite file that keeps payments across restarts (empty: in memory)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	var tf telemetryFlags
+	tf.register(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return err
 	}
@@ -69,6 +85,11 @@ func runPayment(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	logConfig(log, fs)
+	obs, err := newObservability(ctx, &tf, "brisk-payment", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer obs.close()
 	store, err := payment.Open(*data)
 	if err != nil {
 		return err
@@ -83,7 +104,12 @@ func runPayment(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	fmt.Fprintf(stdout, "payment: grpc://%s\n", ln.Addr())
-	stop := startPayment(ln, sim, log)
+	if admin, err := obs.serveAdmin(ctx); err != nil {
+		return err
+	} else if admin != "" {
+		fmt.Fprintf(stdout, "admin: http://%s/metrics\n", admin)
+	}
+	stop := startPayment(ln, sim, log, obs.serverOptions()...)
 	<-ctx.Done()
 	stop()
 	return nil

@@ -11,12 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/briskhq/brisk/internal/auth"
 	"github.com/briskhq/brisk/internal/cart"
 	"github.com/briskhq/brisk/internal/catalog"
 	"github.com/briskhq/brisk/internal/checkout"
 	"github.com/briskhq/brisk/internal/derrors"
+	"github.com/briskhq/brisk/internal/postgres"
+	"github.com/briskhq/brisk/internal/redis"
 	"github.com/briskhq/brisk/internal/sqlite"
 )
 
@@ -31,11 +34,27 @@ type backend struct {
 	ping     func(context.Context) error
 	migrate  func(context.Context) error
 	close    func()
+
+	// redis is the shared Redis client when --redis is set (carts, L2
+	// cache, distributed rate limits, invalidation fan-out); nil otherwise.
+	redis *redis.Client
+	// pg is the PostgreSQL store when --db is a postgres:// URL.
+	pg *postgres.DB
 }
 
 // openBackend opens the database named by db: "" means the embedded SQLite
 // file in dataDir; "sqlite:PATH" or a path ending in .db a SQLite file.
 func openBackend(ctx context.Context, db, dataDir string, log *slog.Logger) (*backend, error) {
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		s, err := postgres.Open(ctx, db, log)
+		if err != nil {
+			return nil, fmt.Errorf("open database %s: %w", maskValue("db", db), err)
+		}
+		return &backend{
+			name: "postgres", catalog: s, loader: s, users: s, carts: s, checkout: s,
+			ping: s.Ping, migrate: s.Migrate, close: s.Close, pg: s,
+		}, nil
+	}
 	path := ""
 	switch {
 	case db == "":
@@ -58,6 +77,26 @@ func openBackend(ctx context.Context, db, dataDir string, log *slog.Logger) (*ba
 		name: "sqlite", catalog: s, loader: s, users: s, carts: s, checkout: s,
 		ping: s.Ping, migrate: s.Migrate, close: func() { s.Close() },
 	}, nil
+}
+
+// useRedis connects the backend to Redis at url (empty: no Redis): carts
+// move to Redis and the client is kept for the cache and rate limits. The
+// client connects lazily, so the API starts (and serves the catalog and
+// checkout from the database) while Redis is down; cart calls then answer
+// 503 until it is back.
+func (b *backend) useRedis(url, prefix string, log *slog.Logger) error {
+	if url == "" {
+		return nil
+	}
+	c, err := redis.New(url, log, redis.WithPrefix(prefix))
+	if err != nil {
+		return usageError("--redis %s: %v", maskValue("redis", url), err)
+	}
+	b.redis = c
+	b.carts = redis.NewCarts(c, 30*24*time.Hour)
+	closeDB := b.close
+	b.close = func() { c.Close(); closeDB() }
+	return nil
 }
 
 // demoAccount is one seeded account, as printed at start.

@@ -227,3 +227,14 @@ func startUp(t *testing.T, extra ...string) (*proc, *client, string) {
 }
 
 func idemKey(parts ...any) string { return fmt.Sprint(parts...) }
+
+// runOnce runs a command that finishes by itself (seed, migrate) and
+// returns its stdout; an error fails the test.
+func runOnce(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errs syncBuffer
+	if err := run(t.Context(), args, func(string) string { return "" }, &out, &errs); err != nil {
+		t.Fatalf("brisk %s: %v\n%s\n%s", strings.Join(args, " "), err, out.String(), tail(errs.String()))
+	}
+	return out.String()
+}

@@ -64,6 +64,8 @@ func commands() map[string]command {
 		"migrate": {"create or upgrade the database schema", runMigrate},
 		"seed":    {"load the demo catalog and accounts", runSeed},
 		"load":    {"open-model load generator with SLO budgets", runLoad},
+		"canary":  {"send the same load to a baseline and a canary; pass/fail verdict", runCanary},
+		"slo":     {"SLO specs -> Prometheus rules and dashboard, live burn rates", runSLO},
 	}
 }
 

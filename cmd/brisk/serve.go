@@ -9,13 +9,19 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/briskhq/brisk/api"
 	"github.com/briskhq/brisk/internal/auth"
+	"github.com/briskhq/brisk/internal/cache"
 	"github.com/briskhq/brisk/internal/cart"
 	"github.com/briskhq/brisk/internal/checkout"
 	"github.com/briskhq/brisk/internal/httpapi"
+	"github.com/briskhq/brisk/internal/telemetry"
+	"github.com/briskhq/brisk/internal/web"
 )
 
 // apiFlags configure the storefront API (brisk api and brisk up).
@@ -32,6 +38,16 @@ type apiFlags struct {
 	shutdownTimeout   time.Duration
 	argonMemoryKiB    uint
 	argonTime         uint
+	redis             string
+	redisPrefix       string
+	web               bool
+	dashboardAuth     bool
+	tel               telemetryFlags
+	// obs is the process's telemetry, set by the command before
+	// newAPIServer; nil: none.
+	obs   *observability
+	cache cacheFlags
+	edge  edgeFlags
 }
 
 func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
@@ -47,6 +63,13 @@ func (f *apiFlags) register(fs *flag.FlagSet, defaultAddr string) {
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on shutdown, how long in-flight requests may take to finish")
 	fs.UintVar(&f.argonMemoryKiB, "argon2-memory", 19*1024, "argon2id memory cost in KiB for password hashes")
 	fs.UintVar(&f.argonTime, "argon2-time", 2, "argon2id passes for password hashes")
+	fs.StringVar(&f.redis, "redis", "", "Redis URL (redis://host:6379/0): carts, shared L2 cache, rate limits, cache invalidation; empty: none")
+	fs.StringVar(&f.redisPrefix, "redis-prefix", "brisk:", "prefix of every Redis key and channel (several deployments can share one Redis)")
+	fs.BoolVar(&f.web, "web", true, "serve the storefront and the /dashboard on the API's address")
+	fs.BoolVar(&f.dashboardAuth, "dashboard-auth", true, "the dashboard's data needs an admin token (false: open to anyone who reaches it)")
+	f.tel.register(fs)
+	f.cache.register(fs)
+	f.edge.register(fs)
 }
 
 func (f *apiFlags) argon() auth.Argon2Params {
@@ -85,24 +108,69 @@ func loadKeys(path string, log *slog.Logger) (*auth.Keys, error) {
 type apiServer struct {
 	http     *httpapi.Server
 	checkout *checkout.Service
+	web      *web.Handler // nil when --web=false
+	cache    *cache.Cache // nil when --cache=false
 }
 
 func newAPIServer(b *backend, payments checkout.Payments, keys *auth.Keys, f *apiFlags, log *slog.Logger) *apiServer {
 	tokens := &auth.Tokens{Keys: keys, Issuer: f.jwtIssuer, Audience: f.jwtAudience, TTL: f.tokenTTL, Skew: 30 * time.Second}
+	f.obs.registerPools(b)
+	b = f.obs.traceStores(b)
+	gate := paymentGate(payments)
+	registerBreaker(f.obs, payments, log)
+	payments = f.obs.payments(payments)
 	co := checkout.NewService(b.checkout, b.catalog, b.carts, payments, checkout.Config{
-		PaymentTimeout: f.paymentTimeout, PendingAfter: f.pendingAfter,
+		PaymentTimeout: f.paymentTimeout, PendingAfter: f.pendingAfter, PaymentGate: gate,
 	}, log)
+	var wh *web.Handler
+	if f.web {
+		wc := web.Config{Catalog: b.catalog, Logger: log}
+		if f.obs.enabled() {
+			wc.Gatherer, wc.SLO, wc.OnRoute = f.obs.metrics.Gatherer(), f.obs.tracker.Status, telemetry.SetRoute
+		}
+		if f.dashboardAuth {
+			wc.Tokens = tokens
+		}
+		var err error
+		if wh, err = web.New(wc); err != nil {
+			log.Error("storefront disabled", "err", err)
+		}
+	}
+	var reg prometheus.Registerer
+	if f.obs.enabled() {
+		reg = f.obs.metrics.Registerer()
+	}
+	rc, err := f.cache.newCache(b.redis, reg, log)
+	if err != nil {
+		log.Error("response cache disabled", "err", err)
+	}
+	gz, err := f.cache.compress()
+	if err != nil {
+		log.Error("compression disabled", "err", err)
+	}
+	edge := f.edge.middleware(tokens, b.redis, edgeMetrics(f.obs, log), log)
 	h := httpapi.New(httpapi.Deps{
-		Catalog:  b.catalog,
-		Carts:    &cart.Service{Store: b.carts, Catalog: b.catalog},
-		Auth:     &auth.Service{Store: b.users, Tokens: tokens, Argon2: f.argon()},
-		Tokens:   tokens,
-		Checkout: co,
-		Ready:    b.ping,
-		OpenAPI:  api.OpenAPI,
-		Logger:   log,
+		Catalog:    b.catalog,
+		Carts:      &cart.Service{Store: b.carts, Catalog: b.catalog},
+		Auth:       &auth.Service{Store: b.users, Tokens: tokens, Argon2: f.argon()},
+		Tokens:     tokens,
+		Checkout:   co,
+		Ready:      b.ping,
+		OpenAPI:    api.OpenAPI,
+		Logger:     log,
+		Web:        webHandler(wh),
+		Cache:      rc,
+		Compress:   gz,
+		Instrument: f.obs.middleware(),
+		Ops:        f.obs.opsRoutes(),
+		Edge:       edge.handler,
 	})
-	return &apiServer{http: h, checkout: co}
+	if f.obs.enabled() {
+		f.obs.http.SetRouter(h.Route)
+		f.obs.http.Preload(h.Patterns())
+	}
+	registerConcurrency(f.obs, edge.concurrency, log)
+	return &apiServer{http: h, checkout: co, web: wh, cache: rc}
 }
 
 // listen opens the API's listener (":0" picks a free port).
@@ -118,21 +186,21 @@ func listen(addr string) (net.Listener, error) {
 // false, after drainDelay the listener closes and in-flight requests get
 // up to shutdownTimeout (a fresh context) to finish.
 func serveHTTP(ctx context.Context, ln net.Listener, a *apiServer, f *apiFlags, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           a.http,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	var draining atomic.Bool
+	srv := f.edge.server(closeWhenDraining(a.http, &draining), log)
+	tr, err := f.edge.tls.start(srv, ln, log)
+	if err != nil {
+		return err
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := tr.errc
 
 	rctx, stopReconciler := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopReconciler()
 	go a.checkout.RunReconciler(rctx, f.reconcileInterval)
+	if a.cache != nil {
+		defer a.cache.Close()
+		go a.cache.Run(rctx)
+	}
 
 	select {
 	case err := <-errc:
@@ -141,9 +209,14 @@ func serveHTTP(ctx context.Context, ln net.Listener, a *apiServer, f *apiFlags, 
 	}
 	log.Info("shutting down: draining", "drain_delay", f.drainDelay)
 	a.http.SetDraining(true)
+	draining.Store(true)
 	time.Sleep(f.drainDelay)
+	if a.web != nil {
+		defer a.web.Close()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
 	defer cancel()
+	tr.shutdown(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 		return fmt.Errorf("shutdown: %w", err)
@@ -153,4 +226,12 @@ func serveHTTP(ctx context.Context, ln net.Listener, a *apiServer, f *apiFlags, 
 	}
 	log.Info("shut down cleanly")
 	return nil
+}
+
+// webHandler returns h as an http.Handler, nil (not a typed nil) when h is.
+func webHandler(h *web.Handler) http.Handler {
+	if h == nil {
+		return nil
+	}
+	return h
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/briskhq/brisk/internal/catalog"
 	"github.com/briskhq/brisk/internal/payment"
+	"github.com/briskhq/brisk/internal/telemetry"
 )
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
@@ -22,7 +23,7 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageError("--log-level %q: want debug, info, warn or error", level)
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return telemetry.NewLogger(w, l), nil
 }
 
 // paymentFlags configure the payment simulator (brisk payment and brisk up).
@@ -54,8 +55,8 @@ func (f *accountFlags) register(fs *flag.FlagSet) {
 }
 
 // startPayment serves the payment simulator over gRPC on ln until stop is called.
-func startPayment(ln net.Listener, sim *payment.Simulator, log *slog.Logger) (stop func()) {
-	gs := payment.NewServer(sim, log)
+func startPayment(ln net.Listener, sim *payment.Simulator, log *slog.Logger, opts ...grpc.ServerOption) (stop func()) {
+	gs := payment.NewServer(sim, log, opts...)
 	go func() {
 		if err := gs.Serve(ln); err != nil && err != grpc.ErrServerStopped {
 			log.Error("payment server", "err", err)
@@ -94,12 +95,21 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	logConfig(log, fs)
+	obs, err := newObservability(ctx, &af.tel, "brisk", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer obs.close()
+	af.obs = obs
 
 	b, err := openBackend(ctx, "", *dataDir, log)
 	if err != nil {
 		return err
 	}
-	defer b.close()
+	defer func() { b.close() }() // b.close grows with useRedis
+	if err := b.useRedis(af.redis, af.redisPrefix, log); err != nil {
+		return err
+	}
 	if err := b.migrate(ctx); err != nil {
 		return err
 	}
@@ -132,25 +142,40 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	stopPayment := startPayment(pln, sim, log.With("service", "payment"))
+	popts, err := obs.embeddedPaymentOptions(ctx)
+	if err != nil {
+		return err
+	}
+	stopPayment := startPayment(pln, sim, log.With("service", "payment"), popts...)
 	defer stopPayment()
-	conn, err := payment.Dial(pln.Addr().String())
+	conn, err := payment.Dial(pln.Addr().String(), obs.dialOptions()...)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 
-	a := newAPIServer(b, payment.NewClient(conn, payment.ClientConfig{Timeout: af.paymentTimeout}), keys, &af, log)
+	a := newAPIServer(b, af.edge.payments(conn, log), keys, &af, log)
 	ln, err := listen(af.addr)
 	if err != nil {
 		return err
 	}
-	url := "http://" + displayAddr(ln.Addr())
+	url := af.edge.tls.scheme() + "://" + displayAddr(ln.Addr())
+	admin, err := obs.serveAdmin(ctx)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "brisk is up (ready in %d ms%s)\n", time.Since(start).Milliseconds(), map[bool]string{true: ", catalog seeded", false: ""}[seeded])
+	if af.web {
+		fmt.Fprintf(stdout, "  store:     %s/\n", url)
+		fmt.Fprintf(stdout, "  dashboard: %s/dashboard\n", url)
+	}
 	fmt.Fprintf(stdout, "  api:       %s\n", url)
 	fmt.Fprintf(stdout, "  products:  %s/v1/products?q=oak\n", url)
 	fmt.Fprintf(stdout, "  openapi:   %s/openapi.yaml\n", url)
 	fmt.Fprintf(stdout, "  payment:   grpc://%s\n", pln.Addr())
+	if admin != "" {
+		fmt.Fprintf(stdout, "  admin:     http://%s/metrics\n", admin)
+	}
 	fmt.Fprintf(stdout, "  data dir:  %s\n", *dataDir)
 	fmt.Fprintln(stdout, "demo accounts:")
 	printAccounts(stdout, accounts)

@@ -104,6 +104,14 @@ type Store interface {
 	// with a reason and stores resp on its key, in one transaction. An order
 	// that is no longer pending is returned unchanged with no error.
 	Fail(ctx context.Context, orderID, reason string, resp func(Order) Response, now time.Time) (Order, error)
+	// Release undoes a pending order whose payment was never sent, in one
+	// transaction: the order is marked failed with reason, its stock goes
+	// reserved -> available per line, and its idempotency key record is
+	// deleted, so that a retry with the same key starts afresh. It reports
+	// whether it released the order; an order that is no longer pending is
+	// left unchanged, key included, with (false, nil). An unknown order is
+	// derrors.NotFound.
+	Release(ctx context.Context, orderID, reason string, now time.Time) (bool, error)
 	// Order returns one order of one user; another user's order is derrors.NotFound.
 	Order(ctx context.Context, userID int64, orderID string) (Order, error)
 	// Orders returns the user's orders newest first, after the cursor

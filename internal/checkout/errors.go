@@ -7,3 +7,9 @@ var (
 	ErrKeyExists  = errors.New("idempotency key already recorded")
 	ErrOutOfStock = errors.New("out of stock")
 )
+
+// ErrNotSent is wrapped (with derrors.Unavailable) by a Payments error when
+// the request was definitely not sent to the processor, e.g. refused by an
+// open circuit breaker: nothing can have been charged under its key, so a
+// checkout may release the order's stock at once and forget the key.
+var ErrNotSent = errors.New("payment request not sent")

@@ -46,6 +46,11 @@ type Config struct {
 	// same request, takes over an order still pending. It must exceed
 	// PaymentTimeout, so that no live request still holds the order.
 	PendingAfter time.Duration
+	// PaymentGate, when set, is asked before any stock is reserved whether
+	// a payment call would be refused without being sent (an open circuit
+	// breaker). Its error, of kind derrors.Unavailable, answers the request
+	// at once and nothing is written.
+	PaymentGate func() error
 }
 
 // DefaultConfig is used for zero fields of Config.
@@ -163,6 +168,11 @@ func (s *Service) Checkout(ctx context.Context, userID int64, key string, req Re
 		return Response{}, fmt.Errorf("checkout: %w", err)
 	}
 
+	if s.cfg.PaymentGate != nil {
+		if err := s.cfg.PaymentGate(); err != nil {
+			return Response{}, err
+		}
+	}
 	fromCart := len(req.Items) == 0
 	lines, total, err := s.price(ctx, userID, req)
 	if err != nil {
@@ -190,7 +200,7 @@ func (s *Service) Checkout(ctx context.Context, userID int64, key string, req Re
 
 	// Steps 3 and 4, detached from the client: once stock is reserved the
 	// order is driven to an end even if the client goes away.
-	res, err := s.drive(context.WithoutCancel(ctx), order, req.PaymentToken, requestID)
+	res, err := s.drive(context.WithoutCancel(ctx), order, req.PaymentToken, requestID, true)
 	if err == nil && fromCart && res.Status == http.StatusCreated {
 		if cerr := s.carts.Clear(ctx, userID); cerr != nil {
 			s.log.WarnContext(ctx, "clear cart after checkout", "user_id", userID, "err", cerr)
@@ -262,7 +272,7 @@ func (s *Service) existing(ctx context.Context, rec Record, hash string, req Req
 		return Response{}, fmt.Errorf("checkout: %w", err)
 	}
 	if order.Status == StatusPending && s.now().Sub(order.CreatedAt) >= s.cfg.PaymentTimeout+time.Second {
-		return s.drive(context.WithoutCancel(ctx), order, req.PaymentToken, "")
+		return s.drive(context.WithoutCancel(ctx), order, req.PaymentToken, "", false)
 	}
 	return Response{}, derrors.New(derrors.Conflict, "a request with this Idempotency-Key is still in flight; retry later")
 }
@@ -296,6 +306,10 @@ func (s *Service) wait(ctx context.Context, rec Record) (Record, error) {
 		}
 		tick.Stop()
 		cur, err := s.store.Record(ctx, rec.UserID, rec.Key)
+		if errors.Is(err, derrors.NotFound) {
+			// The first request released its order (payment not sent).
+			return rec, derrors.Wrap(derrors.Unavailable, ErrNotSent, "the payment service is unavailable and nothing was charged; retry later with the same Idempotency-Key")
+		}
 		if err != nil {
 			return rec, fmt.Errorf("checkout: %w", err)
 		}
@@ -331,8 +345,14 @@ func (s *Service) markInFlight(userID int64, key string) (done func()) {
 
 // drive runs steps 3 and 4 for a pending order: authorize, then mark it
 // paid or failed. When the payment's outcome is unknown the order stays
-// pending for a retry or the reconciler, and the client gets a 503.
-func (s *Service) drive(ctx context.Context, order Order, token, requestID string) (Response, error) {
+// pending for a retry or the reconciler, and the client gets a 503. When
+// the payment was definitely not sent (ErrNotSent) and this request made
+// the order (first), nothing can have been charged under its key: the
+// order is released at once, stock and key included, and the client gets
+// a 503 it can retry with the same key. An order taken over from an
+// earlier request is never released here: that request's payment may
+// have gone through; the reconciler settles it.
+func (s *Service) drive(ctx context.Context, order Order, token, requestID string, first bool) (Response, error) {
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PaymentTimeout)
 	p, err := s.payments.Authorize(pctx, Authorization{
 		Key: PaymentKey(order.UserID, order.IdempotencyKey), OrderID: order.ID, Amount: order.Total, Token: token,
@@ -344,10 +364,33 @@ func (s *Service) drive(ctx context.Context, order Order, token, requestID strin
 			// token): nothing was charged.
 			return s.fail(ctx, order, "payment rejected: "+derrors.Detail(err), http.StatusUnprocessableEntity, problem.TypeValidation, "Payment rejected", requestID)
 		}
+		if first && errors.Is(err, ErrNotSent) {
+			return s.release(ctx, order, err)
+		}
 		s.log.WarnContext(ctx, "payment outcome unknown; order left pending", "order_id", order.ID, "err", err)
 		return Response{}, derrors.Wrap(derrors.Unavailable, err, "the payment service is unavailable; retry with the same Idempotency-Key")
 	}
 	return s.settle(ctx, order, p, requestID)
+}
+
+// release undoes an order whose payment was not sent (see drive).
+func (s *Service) release(ctx context.Context, order Order, cause error) (Response, error) {
+	const reason = "payment service unavailable; nothing was charged"
+	released, err := s.store.Release(ctx, order.ID, reason, s.now().UTC())
+	if err != nil {
+		s.log.WarnContext(ctx, "release order; left pending for the reconciler", "order_id", order.ID, "err", err)
+		return Response{}, derrors.Wrap(derrors.Unavailable, cause, "the payment service is unavailable; retry with the same Idempotency-Key")
+	}
+	if !released {
+		// Another actor finished the order first: its answer stands.
+		o, err := s.store.Order(ctx, order.UserID, order.ID)
+		if err != nil {
+			return Response{}, fmt.Errorf("checkout: %w", err)
+		}
+		return s.stored(ctx, o)
+	}
+	s.log.InfoContext(ctx, "payment not sent; order released", "order_id", order.ID, "err", cause)
+	return Response{}, derrors.Wrap(derrors.Unavailable, cause, "the payment service is unavailable and nothing was charged; retry later with the same Idempotency-Key")
 }
 
 // settle records a known payment outcome on the order.

@@ -1,14 +1,15 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/briskhq/brisk/internal/cache"
 	"github.com/briskhq/brisk/internal/catalog"
 	"github.com/briskhq/brisk/internal/checkout"
 	"github.com/briskhq/brisk/internal/derrors"
@@ -103,23 +104,39 @@ type productPage struct {
 	NextCursor string            `json:"next_cursor,omitempty"`
 }
 
+// Cache-Control of catalog responses (built once: see cache.CacheControl).
+var (
+	listCacheControl    = cache.CacheControl("public, max-age=30, stale-while-revalidate=60")
+	productCacheControl = cache.CacheControl("public, max-age=60, stale-while-revalidate=30")
+)
+
 func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) error {
 	q, err := catalog.ParseQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	page, err := s.Catalog.ListProducts(r.Context(), q)
+	load := func(ctx context.Context) ([]byte, error) {
+		page, err := s.Catalog.ListProducts(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if page.Items == nil {
+			page.Items = []catalog.Product{}
+		}
+		b, err := json.Marshal(productPage{Items: page.Items, NextCursor: catalog.EncodeCursor(page.NextAfterID)})
+		if err != nil {
+			return nil, fmt.Errorf("encode products: %w", err)
+		}
+		return b, nil
+	}
+	if s.Cache == nil {
+		return s.writeUncached(w, r, load, listCacheControl)
+	}
+	res, err := s.Cache.Listing(r.Context(), q, load)
 	if err != nil {
 		return err
 	}
-	if page.Items == nil {
-		page.Items = []catalog.Product{}
-	}
-	b, err := json.Marshal(productPage{Items: page.Items, NextCursor: catalog.EncodeCursor(page.NextAfterID)})
-	if err != nil {
-		return fmt.Errorf("encode products: %w", err)
-	}
-	s.writeCacheable(w, r, b, "public, max-age=30, stale-while-revalidate=60")
+	cache.Write(w, r, res, listCacheControl)
 	return nil
 }
 
@@ -128,47 +145,38 @@ func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.Catalog.Product(r.Context(), id)
+	load := func(ctx context.Context) ([]byte, error) {
+		p, err := s.Catalog.Product(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("encode product: %w", err)
+		}
+		return b, nil
+	}
+	if s.Cache == nil {
+		return s.writeUncached(w, r, load, productCacheControl)
+	}
+	res, err := s.Cache.Product(r.Context(), id, load)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encode product: %w", err)
-	}
-	s.writeCacheable(w, r, b, "public, max-age=60, stale-while-revalidate=30")
+	cache.Write(w, r, res, productCacheControl)
 	return nil
 }
 
-// writeCacheable sends a public JSON body with a strong ETag (a hash of
-// the exact bytes) and answers 304 when If-None-Match has it.
-func (s *Server) writeCacheable(w http.ResponseWriter, r *http.Request, b []byte, cacheControl string) {
-	h := fnv.New64a()
-	_, _ = h.Write(b)
-	etag := `"` + strconv.FormatUint(h.Sum64(), 36) + `"`
-	hd := w.Header()
-	hd.Set("ETag", etag)
-	hd.Set("Cache-Control", cacheControl)
-	hd.Set("Vary", "Accept-Encoding")
-	if etagMatch(r.Header.Get("If-None-Match"), etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
+// writeUncached loads a public JSON body and sends it as a cached one
+// would be sent: strong ETag (a hash of the exact bytes), 304 when
+// If-None-Match has it.
+func (s *Server) writeUncached(w http.ResponseWriter, r *http.Request, load cache.LoadFunc, cacheControl []string) error {
+	b, err := load(r.Context())
+	if err != nil {
+		return err
 	}
-	writeBytes(w, http.StatusOK, "application/json", b)
-}
-
-// etagMatch implements If-None-Match's weak comparison against one strong tag.
-func etagMatch(header, etag string) bool {
-	if header == "" {
-		return false
-	}
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
-			return true
-		}
-	}
-	return false
+	cache.Write(w, r, cache.Result{Entry: cache.NewEntry(b)}, cacheControl)
+	return nil
 }
 
 func (s *Server) getCart(w http.ResponseWriter, r *http.Request) error {
@@ -331,6 +339,13 @@ func (s *Server) updateProduct(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.Catalog.UpdateProduct(r.Context(), id, u)
 	if err != nil {
 		return err
+	}
+	if s.Cache != nil {
+		// Every layer of every instance, even if the client goes away;
+		// a failed broadcast is retried in the background.
+		if err := s.Cache.ProductChanged(context.WithoutCancel(r.Context()), id); err != nil {
+			s.log.WarnContext(r.Context(), "cache invalidation incomplete", "product_id", id, "err", err)
+		}
 	}
 	return writePrivate(w, http.StatusOK, p)
 }

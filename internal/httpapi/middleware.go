@@ -10,9 +10,12 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/briskhq/brisk/internal/auth"
 	"github.com/briskhq/brisk/internal/derrors"
 	"github.com/briskhq/brisk/internal/problem"
+	"github.com/briskhq/brisk/internal/telemetry"
 )
 
 type ctxKey int
@@ -40,10 +43,16 @@ func newRequestID() string {
 }
 
 // requestID gives every request an id, in its context and in the
-// X-Request-Id response header.
+// X-Request-Id response header: the trace id of the request's span when
+// tracing is on, else a random one of the same shape.
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := newRequestID()
+		var id string
+		if sc := trace.SpanContextFromContext(r.Context()); sc.HasTraceID() {
+			id = sc.TraceID().String()
+		} else {
+			id = newRequestID()
+		}
 		w.Header().Set("X-Request-Id", id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
@@ -86,6 +95,7 @@ var allMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http
 func (s *Server) notFoundOrMethod(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern != "" {
+			telemetry.SetRoute(r.Context(), pattern)
 			mux.ServeHTTP(w, r)
 			return
 		}
@@ -96,6 +106,10 @@ func (s *Server) notFoundOrMethod(mux *http.ServeMux) http.Handler {
 			if _, p := mux.Handler(r2); p != "" {
 				allow = append(allow, m)
 			}
+		}
+		if len(allow) == 0 && s.Web != nil && !strings.HasPrefix(r.URL.Path, "/v1/") {
+			s.Web.ServeHTTP(w, r)
+			return
 		}
 		if len(allow) == 0 {
 			s.writeError(w, r, errStatus(http.StatusNotFound, problem.TypeNotFound, "no route for "+r.URL.Path))

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/briskhq/brisk/internal/auth"
+	"github.com/briskhq/brisk/internal/cache"
 	"github.com/briskhq/brisk/internal/cart"
 	"github.com/briskhq/brisk/internal/catalog"
 	"github.com/briskhq/brisk/internal/checkout"
@@ -28,6 +29,25 @@ type Deps struct {
 	Ready   func(ctx context.Context) error
 	OpenAPI []byte // served at /openapi.yaml
 	Logger  *slog.Logger
+	// Web serves the storefront and dashboard (internal/web): every
+	// request outside /v1/ that no API route matches. Nil: 404 problems.
+	Web http.Handler
+	// Cache holds encoded product and listing responses (L1 + L2);
+	// admin changes invalidate it. Nil: every request reads the store.
+	Cache *cache.Cache
+	// Compress wraps the whole handler (cache.Gzip). Nil: no compression.
+	Compress func(http.Handler) http.Handler
+	// Instrument wraps the whole handler chain, outermost (internal/telemetry:
+	// the server span, whose trace id becomes the request id, metrics and
+	// access logs); nil: none.
+	Instrument func(http.Handler) http.Handler
+	// Ops are extra routes on the API's mux ("GET /metrics",
+	// "GET /debug/slo"), outside the API's spec.
+	Ops map[string]http.Handler
+	// Edge wraps the routes inside the request id, so that its own
+	// answers carry one (internal/resilience: security headers, request
+	// deadline, rate limits, concurrency limit); nil: none.
+	Edge func(http.Handler) http.Handler
 }
 
 // Server is the HTTP API.
@@ -48,8 +68,27 @@ func New(d Deps) *Server {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, rt.h)
 	}
-	s.handler = s.requestID(s.recoverPanics(s.limitBody(s.notFoundOrMethod(s.mux))))
+	for p, h := range d.Ops {
+		s.mux.Handle(p, h)
+	}
+	inner := s.recoverPanics(s.limitBody(s.notFoundOrMethod(s.mux)))
+	if d.Edge != nil {
+		inner = d.Edge(inner)
+	}
+	s.handler = s.requestID(inner)
+	if d.Compress != nil {
+		s.handler = d.Compress(s.handler)
+	}
+	if d.Instrument != nil {
+		s.handler = d.Instrument(s.handler)
+	}
 	return s
+}
+
+// Route returns the pattern of the route that serves r ("" if none).
+func (s *Server) Route(r *http.Request) string {
+	_, p := s.mux.Handler(r)
+	return p
 }
 
 // ServeHTTP serves the API.

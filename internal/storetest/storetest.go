@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	tests = append(tests, catalogTests...)
 	tests = append(tests, userTests...)
 	tests = append(tests, checkoutTests...)
+	tests = append(tests, releaseTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/briskhq/brisk/internal/auth"
+	"github.com/briskhq/brisk/internal/payment"
+	"github.com/briskhq/brisk/internal/redis"
+	"github.com/briskhq/brisk/internal/resilience"
+)
+
+// edgeFlags configure the API's overload protection and hardening: rate
+// limits, the adaptive concurrency limit, server timeouts and size
+// limits, the payment client's retries and breaker, and TLS.
+type edgeFlags struct {
+	ipLimit, userLimit              resilience.Limit
+	loginIPLimit, loginAccountLimit resilience.Limit
+	exempt, trustedProxies          prefixFlag
+	concurrency                     concurrencyFlag
+	concurrencyMin, concurrencyMax  int
+
+	requestTimeout    time.Duration
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
+	maxHeaderBytes    int
+
+	paymentAttemptTimeout time.Duration
+	paymentAttempts       int
+	breakerOpenFor        time.Duration
+
+	tls tlsFlags
+}
+
+func (f *edgeFlags) register(fs *flag.FlagSet) {
+	f.ipLimit, _ = resilience.ParseLimit("50/s:100")
+	f.userLimit, _ = resilience.ParseLimit("20/s:40")
+	f.loginIPLimit, _ = resilience.ParseLimit("20/m:20")
+	f.loginAccountLimit, _ = resilience.ParseLimit("10/15m:10")
+	_ = f.exempt.Set("127.0.0.0/8,::1")
+	f.concurrency = concurrencyFlag{adaptive: true}
+	fs.Var(&f.ipLimit, "rate-limit-ip", "API requests per client IP: RATE/PERIOD[:BURST] (e.g. 50/s:100), or off")
+	fs.Var(&f.userLimit, "rate-limit-user", "API requests per signed-in user: RATE/PERIOD[:BURST], or off")
+	fs.Var(&f.loginIPLimit, "login-limit-ip", "sign-in attempts per client IP (brute force): RATE/PERIOD[:BURST], or off")
+	fs.Var(&f.loginAccountLimit, "login-limit-account", "sign-in attempts per account (brute force): RATE/PERIOD[:BURST], or off")
+	fs.Var(&f.exempt, "rate-limit-exempt", "client networks never rate limited (CIDRs, comma-separated; none: no exemption)")
+	fs.Var(&f.trustedProxies, "trusted-proxies", "proxies (CIDRs) whose X-Forwarded-For names the client (empty: trust none)")
+	fs.Var(&f.concurrency, "concurrency-limit", "limit on API requests in flight: adaptive, off, or a fixed number")
+	fs.IntVar(&f.concurrencyMin, "concurrency-min", resilience.DefaultConcurrency.MinLimit, "floor of the adaptive concurrency limit")
+	fs.IntVar(&f.concurrencyMax, "concurrency-max", resilience.DefaultConcurrency.MaxLimit, "ceiling of the adaptive concurrency limit")
+	fs.DurationVar(&f.requestTimeout, "request-timeout", 10*time.Second, "deadline of one API request (store, Redis and gRPC calls honour it); 0: none")
+	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", 5*time.Second, "time a client has to send a request's headers (cuts off slow clients)")
+	fs.DurationVar(&f.readTimeout, "read-timeout", 15*time.Second, "time a client has to send a whole request")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", 30*time.Second, "time to write a response, from the end of the request headers")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
+	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted (431 above)")
+	fs.DurationVar(&f.paymentAttemptTimeout, "payment-attempt-timeout", 2*time.Second, "deadline of one payment call attempt (--payment-timeout bounds all attempts)")
+	fs.IntVar(&f.paymentAttempts, "payment-attempts", payment.DefaultResilience.MaxAttempts, "attempts per payment call, the first included (retries: unavailable only, budget 10%)")
+	fs.DurationVar(&f.breakerOpenFor, "breaker-open-for", payment.DefaultResilience.OpenFor, "how long the payment circuit breaker stays open before trial calls")
+	f.tls.register(fs)
+}
+
+// server returns the API's http.Server with its timeouts and limits.
+func (f *edgeFlags) server(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: f.readHeaderTimeout,
+		ReadTimeout:       f.readTimeout,
+		WriteTimeout:      f.writeTimeout,
+		IdleTimeout:       f.idleTimeout,
+		MaxHeaderBytes:    f.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// payments returns the payment client over conn, with per-attempt
+// deadlines, retries and the circuit breaker.
+func (f *edgeFlags) payments(conn grpc.ClientConnInterface, log *slog.Logger) *payment.Resilient {
+	return payment.NewResilient(payment.NewClient(conn, payment.ClientConfig{Timeout: f.paymentAttemptTimeout}),
+		payment.ResilienceConfig{MaxAttempts: f.paymentAttempts, OpenFor: f.breakerOpenFor, Logger: log})
+}
+
+// paymentGate returns p's breaker check for checkout.Config.PaymentGate,
+// nil when p has none.
+func paymentGate(p any) func() error {
+	if g, ok := p.(interface{ Ready() error }); ok {
+		return g.Ready
+	}
+	return nil
+}
+
+// priority is the class of an API request under overload: checkout and
+// admin changes are shed last, browsing first; ops routes never.
+func priority(r *http.Request) resilience.Class {
+	p := r.URL.Path
+	switch {
+	case p == "/healthz" || p == "/readyz" || p == "/metrics" || strings.HasPrefix(p, "/debug/"):
+		return resilience.Exempt
+	case strings.HasPrefix(p, "/v1/checkout") || strings.HasPrefix(p, "/v1/admin/"):
+		return resilience.Critical
+	case strings.HasPrefix(p, "/v1/cart") || strings.HasPrefix(p, "/v1/orders") || strings.HasPrefix(p, "/v1/auth/"):
+		return resilience.Interactive
+	}
+	return resilience.Browse
+}
+
+// edge is the API's edge middleware and the parts it exposes.
+type edge struct {
+	handler     func(http.Handler) http.Handler
+	concurrency *resilience.Concurrency // nil when --concurrency-limit=off
+}
+
+// middleware builds the edge: security headers, the request deadline,
+// rate limits (in Redis when rc is set, shared by every instance), and
+// the concurrency limit, in that order.
+func (f *edgeFlags) middleware(tokens *auth.Tokens, rc *redis.Client, m *resilience.Metrics, log *slog.Logger) edge {
+	clientIP := resilience.ClientIP(f.trustedProxies.nets)
+	api := resilience.PathPrefix("/v1/")
+	login := resilience.Route(http.MethodPost, "/v1/auth/login")
+	var store resilience.Store = resilience.NewLocal(100_000)
+	if rc != nil {
+		store = resilience.NewShared(redis.NewLimiter(rc), store)
+	}
+	limits := resilience.RateLimit(resilience.RateLimitConfig{
+		Policies: []resilience.Policy{
+			{Name: "login-ip", Limit: f.loginIPLimit, Key: resilience.When(login, resilience.ByIP(clientIP))},
+			{Name: "login-account", Limit: f.loginAccountLimit, Key: resilience.When(login, resilience.JSONField("email"))},
+			{Name: "ip", Limit: f.ipLimit, Key: resilience.When(api, resilience.ByIP(clientIP))},
+			{Name: "user", Limit: f.userLimit, Key: resilience.When(api, resilience.BearerUser(func(tok string) (string, time.Time, error) {
+				c, err := tokens.Verify(tok)
+				return strconv.FormatInt(c.UserID, 10), c.Expiry, err
+			}))},
+		},
+		Store:   store,
+		Exempt:  resilience.ExemptNetworks(clientIP, f.exempt.nets),
+		Metrics: m,
+		Logger:  log,
+	})
+	e := edge{}
+	var limit func(http.Handler) http.Handler
+	if !f.concurrency.off {
+		cfg := resilience.ConcurrencyConfig{
+			MinLimit: f.concurrencyMin, MaxLimit: f.concurrencyMax,
+			Classify: priority, Metrics: m, Logger: log,
+		}
+		if !f.concurrency.adaptive {
+			cfg.MinLimit, cfg.MaxLimit, cfg.InitialLimit = f.concurrency.fixed, f.concurrency.fixed, f.concurrency.fixed
+		}
+		c, err := resilience.NewConcurrency(cfg)
+		if err != nil {
+			log.Error("concurrency limit disabled", "err", err)
+		} else {
+			e.concurrency, limit = c, c.Middleware
+		}
+	}
+	e.handler = resilience.Chain(resilience.SecurityHeaders, resilience.Timeout(f.requestTimeout), limits, limit)
+	return e
+}
+
+// prefixFlag is a comma-separated list of networks.
+type prefixFlag struct {
+	text string
+	nets []netip.Prefix
+}
+
+func (p *prefixFlag) String() string { return p.text }
+
+func (p *prefixFlag) Set(s string) error {
+	nets, err := resilience.ParsePrefixes(s)
+	if err != nil {
+		return err
+	}
+	p.text, p.nets = s, nets
+	return nil
+}
+
+// concurrencyFlag is "adaptive", "off" or a fixed limit.
+type concurrencyFlag struct {
+	adaptive, off bool
+	fixed         int
+}
+
+func (c *concurrencyFlag) String() string {
+	switch {
+	case c.off:
+		return "off"
+	case c.adaptive:
+		return "adaptive"
+	}
+	return strconv.Itoa(c.fixed)
+}
+
+func (c *concurrencyFlag) Set(s string) error {
+	switch s {
+	case "adaptive":
+		*c = concurrencyFlag{adaptive: true}
+	case "off", "0":
+		*c = concurrencyFlag{off: true}
+	default:
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("want adaptive, off or a positive number")
+		}
+		*c = concurrencyFlag{fixed: n}
+	}
+	return nil
+}
+
+// closeWhenDraining answers with Connection: close once draining is set,
+// so that keep-alive clients leave for other instances after their
+// current request instead of finding the connection closed under a new
+// one (HTTP/2 connections get a GOAWAY).
+func closeWhenDraining(h http.Handler, draining *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// edgeMetrics returns the edge's rejection counters on the process's
+// registry, nil without metrics.
+func edgeMetrics(o *observability, log *slog.Logger) *resilience.Metrics {
+	if !o.enabled() {
+		return nil
+	}
+	m, err := resilience.NewMetrics(o.metrics.Registerer())
+	if err != nil {
+		log.Warn("edge metrics", "err", err)
+	}
+	return m
+}
+
+// registerBreaker exports the payment breaker's state (when p has one).
+func registerBreaker(o *observability, p any, log *slog.Logger) {
+	b, ok := p.(interface{ State() string })
+	if !ok || !o.enabled() {
+		return
+	}
+	if err := o.metrics.RegisterBreaker("payment", b.State); err != nil {
+		log.Warn("breaker metrics", "err", err)
+	}
+}
+
+// registerConcurrency exports the concurrency limit and its use.
+func registerConcurrency(o *observability, c *resilience.Concurrency, log *slog.Logger) {
+	if c == nil || !o.enabled() {
+		return
+	}
+	err := o.metrics.RegisterConcurrency(
+		func() float64 { return float64(c.Limit()) },
+		func() float64 { return float64(c.Inflight()) })
+	if err != nil {
+		log.Warn("concurrency metrics", "err", err)
+	}
+}

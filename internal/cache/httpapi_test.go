@@ -1,0 +1,171 @@
+package cache_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/briskhq/brisk/internal/cache"
+	"github.com/briskhq/brisk/internal/catalog"
+	"github.com/briskhq/brisk/internal/derrors"
+	"github.com/briskhq/brisk/internal/httpapi"
+	"github.com/briskhq/brisk/internal/problem"
+)
+
+// failingCatalog is a catalog.Store of generated products that fails
+// every call while down is set, with an error no domain kind covers.
+type failingCatalog struct {
+	catalog.Store // nil: methods not overridden panic
+	mu            sync.Mutex
+	products      map[int64]catalog.Product
+	down          atomic.Bool
+	queries       atomic.Int64
+}
+
+func newFailingCatalog() *failingCatalog {
+	f := &failingCatalog{products: map[int64]catalog.Product{}}
+	for i, p := range catalog.Generate(50) {
+		p.ID = int64(i + 1)
+		f.products[p.ID] = p
+	}
+	return f
+}
+
+var errDown = errors.New("sql: database is closed")
+
+func (f *failingCatalog) Product(ctx context.Context, id int64) (catalog.Product, error) {
+	f.queries.Add(1)
+	if f.down.Load() {
+		return catalog.Product{}, errDown
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.products[id]
+	if !ok {
+		return catalog.Product{}, derrors.New(derrors.NotFound, "product %d not found", id)
+	}
+	return p, nil
+}
+
+func (f *failingCatalog) ListProducts(ctx context.Context, q catalog.Query) (catalog.Page, error) {
+	f.queries.Add(1)
+	if f.down.Load() {
+		return catalog.Page{}, errDown
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var page catalog.Page
+	for id := q.AfterID + 1; id <= int64(len(f.products)) && len(page.Items) < q.Limit; id++ {
+		page.Items = append(page.Items, f.products[id])
+	}
+	return page, nil
+}
+
+// TestAPIStaleIfError: with the store failing, the API still serves
+// cached products (with Age), and uncached ones get a 503 problem, not a
+// 500. Without a cache, a failing store stays a 500 (an unexpected error).
+func TestAPIStaleIfError(t *testing.T) {
+	clk := newFakeClock()
+	store := newFailingCatalog()
+	c := newCache(t, cache.Config{Now: clk.Now, ProductTTL: time.Minute, ListTTL: time.Minute, StaleFor: 5 * time.Minute})
+	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Catalog: store, Cache: c, Logger: testLogger(t)}))
+	defer srv.Close()
+	get := func(path string) (*http.Response, []byte) {
+		t.Helper()
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, b
+	}
+	res, fresh := get("/v1/products/1")
+	if res.StatusCode != 200 || res.Header.Get("Age") != "" {
+		t.Fatalf("fresh: %d, Age %q", res.StatusCode, res.Header.Get("Age"))
+	}
+	etag := res.Header.Get("ETag")
+	if res, _ := get("/v1/products?limit=5"); res.StatusCode != 200 {
+		t.Fatalf("listing: %d", res.StatusCode)
+	}
+
+	store.down.Store(true)
+	clk.Advance(2 * time.Minute) // expired
+	for _, path := range []string{"/v1/products/1", "/v1/products?limit=5"} {
+		res, b := get(path)
+		if res.StatusCode != 200 {
+			t.Fatalf("%s with store down: status %d, body %s; want the stale copy", path, res.StatusCode, b)
+		}
+		if age, _ := strconv.Atoi(res.Header.Get("Age")); age != 120 {
+			t.Errorf("%s: Age %q, want 120", path, res.Header.Get("Age"))
+		}
+		if path == "/v1/products/1" && (string(b) != string(fresh) || res.Header.Get("ETag") != etag) {
+			t.Errorf("stale body or ETag differs")
+		}
+	}
+	for _, path := range []string{"/v1/products/2", "/v1/products?limit=7"} {
+		res, b := get(path)
+		if res.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("%s uncached with store down: status %d, body %s; want 503", path, res.StatusCode, b)
+		}
+		var p problem.Problem
+		if err := json.Unmarshal(b, &p); err != nil || p.Status != 503 || res.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: problem %+v (%v), Retry-After %q", path, p, err, res.Header.Get("Retry-After"))
+		}
+	}
+	// Past the stale window: 503 for everything.
+	clk.Advance(5 * time.Minute)
+	if res, _ := get("/v1/products/1"); res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("past StaleFor: status %d, want 503", res.StatusCode)
+	}
+	// Back up: fresh, no Age.
+	store.down.Store(false)
+	if res, _ := get("/v1/products/1"); res.StatusCode != 200 || res.Header.Get("Age") != "" {
+		t.Errorf("store back: status %d, Age %q", res.StatusCode, res.Header.Get("Age"))
+	}
+	// A missing product is a 404, cached or not.
+	if res, _ := get("/v1/products/999"); res.StatusCode != 404 {
+		t.Errorf("missing product: status %d, want 404", res.StatusCode)
+	}
+}
+
+// TestAPIHitsDoNotQueryTheStore: repeated GETs and 304 revalidations of
+// one product cost one store query.
+func TestAPIHitsDoNotQueryTheStore(t *testing.T) {
+	store := newFailingCatalog()
+	c := newCache(t, cache.Config{})
+	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Catalog: store, Cache: c}))
+	defer srv.Close()
+	var etag string
+	for i := range 1000 {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/products/7", nil)
+		if i%2 == 1 {
+			req.Header.Set("If-None-Match", etag)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		want := 200
+		if i%2 == 1 {
+			want = 304
+		}
+		if res.StatusCode != want {
+			t.Fatalf("request %d: status %d, want %d", i, res.StatusCode, want)
+		}
+		etag = res.Header.Get("ETag")
+	}
+	if n := store.queries.Load(); n != 1 {
+		t.Errorf("store queries for 1,000 GETs = %d, want 1", n)
+	}
+}

@@ -1,0 +1,6 @@
+//go:build race
+
+package cache_test
+
+// raceEnabled: the race detector slows the simulations down tenfold.
+const raceEnabled = true
