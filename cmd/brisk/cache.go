@@ -23,6 +23,8 @@ type cacheFlags struct {
 	staleFor    time.Duration
 	beta        float64
 	gzipMinSize int
+	// wrapL2, when set by the wiring (telemetry), wraps the Redis L2.
+	wrapL2 func(cache.L2) cache.L2
 }
 
 func (f *cacheFlags) register(fs *flag.FlagSet) {
@@ -60,6 +62,11 @@ func (f *cacheFlags) newCache(rc *redis.Client, reg prometheus.Registerer, log *
 	}
 	if rc != nil {
 		cfg.L2, cfg.Bus = redis.NewCache(rc), cache.NewRedisBus(rc, "cache-invalidate")
+		if f.wrapL2 != nil {
+			cfg.L2 = f.wrapL2(cfg.L2)
+		}
+	} else {
+		log.Info("response cache in process only: without --redis, changes made through other instances reach this one after --cache-product-ttl or --cache-list-ttl")
 	}
 	return cache.New(cfg)
 }

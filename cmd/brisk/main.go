@@ -66,6 +66,7 @@ func commands() map[string]command {
 		"load":    {"open-model load generator with SLO budgets", runLoad},
 		"canary":  {"send the same load to a baseline and a canary; pass/fail verdict", runCanary},
 		"slo":     {"SLO specs -> Prometheus rules and dashboard, live burn rates", runSLO},
+		"chaos":   {"fault experiments (chaos/*.yaml) with invariant checks", runChaos},
 	}
 }
 

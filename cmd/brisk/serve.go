@@ -140,6 +140,7 @@ func newAPIServer(b *backend, payments checkout.Payments, keys *auth.Keys, f *ap
 	if f.obs.enabled() {
 		reg = f.obs.metrics.Registerer()
 	}
+	f.cache.wrapL2 = f.obs.traceCacheL2
 	rc, err := f.cache.newCache(b.redis, reg, log)
 	if err != nil {
 		log.Error("response cache disabled", "err", err)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"reflect"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +18,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 
+	"github.com/briskhq/brisk/internal/cache"
 	"github.com/briskhq/brisk/internal/checkout"
 	"github.com/briskhq/brisk/internal/slo"
 	"github.com/briskhq/brisk/internal/telemetry"
@@ -206,8 +208,8 @@ func (o *observability) registerPools(b *backend) {
 		return
 	}
 	seen := map[any]bool{}
-	for _, s := range []any{b.catalog, b.users, b.carts, b.checkout} {
-		if s == nil || seen[s] {
+	for _, s := range []any{b.catalog, b.users, b.carts, b.checkout, b.redis} {
+		if isNil(s) || seen[s] {
 			continue
 		}
 		seen[s] = true
@@ -222,6 +224,14 @@ func (o *observability) registerPools(b *backend) {
 			o.log.Warn("pool metrics", "err", err)
 		}
 	}
+}
+
+// traceCacheL2 wraps the response cache's Redis layer in spans.
+func (o *observability) traceCacheL2(l2 cache.L2) cache.L2 {
+	if o == nil || !o.tracing.Enabled() {
+		return l2
+	}
+	return telemetry.TraceCacheL2(l2, o.tracing, "redis")
 }
 
 // registerRedis exports a Redis client's pool saturation.
@@ -268,4 +278,17 @@ func (o *observability) serveAdmin(ctx context.Context) (string, error) {
 		srv.Shutdown(sctx)
 	}()
 	return displayAddr(ln.Addr()), nil
+}
+
+// isNil reports whether v is nil or a typed nil pointer.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
 }

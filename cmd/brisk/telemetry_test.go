@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/briskhq/brisk/internal/redis/redistest"
 	"github.com/briskhq/brisk/internal/slo"
 )
 
@@ -487,6 +488,44 @@ func TestPrometheusScrapesBrisk(t *testing.T) {
 	for _, q := range qs {
 		if _, err := promQuery(t, base, q); err != nil {
 			t.Errorf("dashboard query is not valid PromQL: %v", err)
+		}
+	}
+}
+
+// TestRedisTelemetryEndToEnd: with Redis as carts store and shared cache,
+// a product miss traces its L2 cache call and its store call, and the
+// Redis pool's saturation is on /metrics.
+func TestRedisTelemetryEndToEnd(t *testing.T) {
+	url, prefix := redistest.New(t)
+	exp := tracetest.NewInMemoryExporter()
+	testSpanExporter = exp
+	t.Cleanup(func() { testSpanExporter = nil })
+	_, c, _ := startUp(t, "--redis", url, "--redis-prefix", prefix)
+	r := c.do("GET", "/v1/products/11", nil).want(t, 200, "product")
+	tid, err := trace.TraceIDFromHex(r.header.Get("X-Request-Id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spans tracetest.SpanStubs
+	for _, s := range exp.GetSpans() {
+		if s.SpanContext.TraceID() == tid {
+			spans = append(spans, s)
+		}
+	}
+	root := find(t, spans, "GET /v1/products/{id}")
+	byID := map[trace.SpanID]tracetest.SpanStub{}
+	for _, s := range spans {
+		byID[s.SpanContext.SpanID()] = s
+	}
+	for _, name := range []string{"cache.l2.Get", "catalog.Product"} {
+		if s := find(t, spans, name); !descends(s, root, byID) {
+			t.Errorf("span %s is not under the request's span", name)
+		}
+	}
+	out := string(c.do("GET", "/metrics", nil).want(t, 200, "metrics").body)
+	for _, want := range []string{`brisk_redis_pool_connections{state="idle"}`, `brisk_redis_pool_timeouts_total `} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }

@@ -254,8 +254,14 @@ func TestWebStorefront(t *testing.T) {
 	if weight <= 0 || weight > 100<<10 {
 		t.Errorf("home page weighs %.0f bytes compressed on first load, budget %d", weight, 100<<10)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then((r) => !!r.active)`, chromedp.EvalAwaitPromise)); err != nil {
-		t.Fatalf("service worker: %v", err)
+	swctx, cancelSW := context.WithTimeout(ctx, 15*time.Second)
+	_, err := chromedp.Run(swctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then((r) => !!r.active)`, chromedp.EvalAwaitPromise))
+	cancelSW()
+	if err != nil {
+		state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.serviceWorker.getRegistration().then(r => r ?
+			JSON.stringify({installing: !!r.installing, waiting: !!r.waiting, active: !!r.active}) : "none")`, chromedp.EvalAwaitPromise))
+		sw := c.do("GET", "/sw.js", nil)
+		t.Fatalf("service worker not active: %v; registration %s; GET /sw.js = %d", err, state, sw.status)
 	}
 	again := home("home page, repeat visit")
 	var fetched []string
@@ -320,7 +326,7 @@ func TestWebStorefront(t *testing.T) {
 	// but the page sees a network error), and the button is double-clicked.
 	var mu sync.Mutex
 	var keys []string
-	err := chromedp.Listen(ctx, func(ev any) {
+	err = chromedp.Listen(ctx, func(ev any) {
 		e, ok := ev.(*fetch.EventRequestPaused)
 		if !ok {
 			return

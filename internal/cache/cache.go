@@ -160,6 +160,8 @@ type Cache struct {
 
 	subscribed     chan struct{}
 	subscribedOnce sync.Once
+	closed         chan struct{} // closed by Close: stops retries
+	closeOnce      sync.Once
 
 	l2DownUntil atomic.Int64 // unix ns: skip L2 until then after an error
 }
@@ -168,7 +170,7 @@ type Cache struct {
 func New(cfg Config) (*Cache, error) {
 	ownClock := cfg.Now != nil
 	cfg.setDefaults()
-	c := &Cache{cfg: cfg, log: cfg.Logger, subscribed: make(chan struct{})}
+	c := &Cache{cfg: cfg, log: cfg.Logger, subscribed: make(chan struct{}), closed: make(chan struct{})}
 	c.version.Store(provisionalVersion())
 	o := &otter.Options[string, *Entry]{
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Entry]) time.Duration {
@@ -205,8 +207,14 @@ func New(cfg Config) (*Cache, error) {
 	return c, nil
 }
 
-// Close stops the L1's background goroutine.
-func (c *Cache) Close() { c.l1.StopAllGoroutines() }
+// Close stops the cache's background goroutines (L1 maintenance,
+// invalidation retries).
+func (c *Cache) Close() {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.l1.StopAllGoroutines()
+	})
+}
 
 func (c *Cache) nowNano() int64 { return c.cfg.Now().UnixNano() }
 

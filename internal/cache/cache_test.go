@@ -368,3 +368,60 @@ func TestListingVersion(t *testing.T) {
 		t.Errorf("ListingKey(%q) = ListingKey(\"\") = %q; want different", "!!", a)
 	}
 }
+
+// TestInvalidateDuringOutage: with the shared layers down, a change
+// still clears this instance at once (with a version of its own, kept
+// across retries), and reaches the other instance when they are back.
+func TestInvalidateDuringOutage(t *testing.T) {
+	bus := &memBus{}
+	l2 := newMemL2(time.Now)
+	a := newCache(t, cache.Config{L2: l2, Bus: bus})
+	b := newCache(t, cache.Config{L2: l2, Bus: bus})
+	st := newStore()
+	st.set("p", "old")
+	ctx := context.Background()
+	q := queryOf("", "")
+	for _, c := range []*cache.Cache{a, b} {
+		if r, err := c.Product(ctx, 1, st.loader("p")); err != nil || string(r.Body) != "old" {
+			t.Fatalf("Product = %q, %v", r.Body, err)
+		}
+	}
+	if a.ListingKey(q) != b.ListingKey(q) {
+		t.Fatalf("listing keys differ before: %q %q", a.ListingKey(q), b.ListingKey(q))
+	}
+
+	bus.setDown(true)
+	l2.down.Store(true)
+	st.set("p", "new")
+	if err := a.ProductChanged(ctx, 1); err == nil {
+		t.Fatal("ProductChanged with the bus down = nil, want an error")
+	}
+	if r, _ := a.Product(ctx, 1, st.loader("p")); string(r.Body) != "new" {
+		t.Errorf("a after its own change: %q, want new", r.Body)
+	}
+	localKey := a.ListingKey(q)
+	if localKey == b.ListingKey(q) {
+		t.Errorf("a kept the shared listing version %q during the outage", localKey)
+	}
+	if r, _ := b.Product(ctx, 1, st.loader("p")); string(r.Body) != "old" {
+		t.Fatalf("b heard of the change through a dead bus: %q", r.Body)
+	}
+	time.Sleep(400 * time.Millisecond) // several failed retries
+	if k := a.ListingKey(q); k != localKey {
+		t.Errorf("retries moved a's listing version again: %q, then %q", localKey, k)
+	}
+
+	bus.setDown(false)
+	l2.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, _ := b.Product(ctx, 1, st.loader("p"))
+		if string(r.Body) == "new" && a.ListingKey(q) == b.ListingKey(q) && a.ListingKey(q) != localKey {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the outage: b serves %q; listing keys a %q, b %q", r.Body, a.ListingKey(q), b.ListingKey(q))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

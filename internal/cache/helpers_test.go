@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,7 @@ type memL2 struct {
 	now  func() time.Time
 	m    map[string]memItem
 	gets atomic.Int64
+	down atomic.Bool // every call fails, as in a Redis outage
 }
 
 type memItem struct {
@@ -54,6 +56,9 @@ func newMemL2(now func() time.Time) *memL2 { return &memL2{now: now, m: map[stri
 
 func (l *memL2) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	l.gets.Add(1)
+	if l.down.Load() {
+		return nil, false, errBusDown
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	it, ok := l.m[key]
@@ -64,6 +69,9 @@ func (l *memL2) Get(ctx context.Context, key string) ([]byte, bool, error) {
 }
 
 func (l *memL2) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	if l.down.Load() {
+		return errBusDown
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.m[key] = memItem{b: append([]byte(nil), val...), exp: l.now().Add(ttl)}
@@ -71,6 +79,9 @@ func (l *memL2) Set(ctx context.Context, key string, val []byte, ttl time.Durati
 }
 
 func (l *memL2) Del(ctx context.Context, keys ...string) error {
+	if l.down.Load() {
+		return errBusDown
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range keys {
@@ -171,4 +182,66 @@ func (s *store) loader(key string) cache.LoadFunc {
 
 func queryOf(text, category string) catalog.Query {
 	return catalog.Query{Text: text, Category: category, Limit: catalog.DefaultLimit}
+}
+
+// memBus is an in-memory Bus shared by the caches of a test; it can fail
+// every call, as a Redis outage does. Messages are delivered at once.
+type memBus struct {
+	mu        sync.Mutex
+	down      bool
+	n         uint64
+	subs      []func(string)
+	published int
+}
+
+var errBusDown = errors.New("bus down")
+
+func (b *memBus) setDown(v bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.down = v
+}
+
+func (b *memBus) Publish(ctx context.Context, msg string) error {
+	b.mu.Lock()
+	if b.down {
+		b.mu.Unlock()
+		return errBusDown
+	}
+	b.published++
+	subs := append([]func(string){}, b.subs...)
+	b.mu.Unlock()
+	for _, fn := range subs {
+		fn(msg)
+	}
+	return nil
+}
+
+func (b *memBus) Subscribe(ctx context.Context, fn func(string), onSubscribed func()) error {
+	b.mu.Lock()
+	b.subs = append(b.subs, fn)
+	b.mu.Unlock()
+	onSubscribed()
+	<-ctx.Done()
+	return nil
+}
+
+func (b *memBus) NextVersion(ctx context.Context, atLeast uint64) (uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down {
+		return 0, errBusDown
+	}
+	b.n = max(b.n, atLeast) + 1
+	return b.n, nil
+}
+
+func (b *memBus) Version(ctx context.Context, atLeast uint64) (uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down {
+		return 0, errBusDown
+	}
+	b.n = max(b.n, atLeast)
+	return b.n, nil
 }

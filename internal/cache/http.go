@@ -142,6 +142,12 @@ func Gzip(minSize, level int) (func(http.Handler) http.Handler, error) {
 	return func(h http.Handler) http.Handler {
 		gz := wrap(h)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodHead || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+				// Nothing to compress: skip gzhttp's per-request writer.
+				w.Header()["Vary"] = varyEncoding
+				h.ServeHTTP(w, r)
+				return
+			}
 			if inm := r.Header.Get("If-None-Match"); strings.Contains(inm, gzipSuffix+`"`) {
 				r.Header.Set("If-None-Match", inm+", "+strings.ReplaceAll(inm, gzipSuffix+`"`, `"`))
 			}

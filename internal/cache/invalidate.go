@@ -92,7 +92,7 @@ func (c *Cache) Invalidate(ctx context.Context, bump bool, keys ...string) error
 		}
 	}
 	c.st.invalidations.Add(1)
-	err := c.broadcast(ctx, bump, keys)
+	err := c.broadcast(ctx, bump, false, keys)
 	if err != nil {
 		c.log.WarnContext(ctx, "cache invalidation did not reach every instance yet; retrying", "keys", keys, "err", err)
 		go c.retryBroadcast(bump, keys)
@@ -102,9 +102,14 @@ func (c *Cache) Invalidate(ctx context.Context, bump bool, keys ...string) error
 		// change may write its value to L2 after our delete: delete and
 		// broadcast once more.
 		time.AfterFunc(c.cfg.Redelete, func() {
+			select {
+			case <-c.closed:
+				return
+			default:
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			if err := c.broadcast(ctx, false, keys); err != nil {
+			if err := c.broadcast(ctx, false, true, keys); err != nil {
 				go c.retryBroadcast(false, keys)
 			}
 		})
@@ -113,8 +118,11 @@ func (c *Cache) Invalidate(ctx context.Context, bump bool, keys ...string) error
 }
 
 // broadcast bumps the version (when asked), applies the invalidation
-// locally, deletes the keys from L2 and publishes it.
-func (c *Cache) broadcast(ctx context.Context, bump bool, keys []string) error {
+// locally, deletes the keys from L2 and publishes it. When the shared
+// counter cannot be reached, the bump takes a version of this instance's
+// own; a retry (retry set) keeps that one instead of taking another, so
+// that retries during an outage do not empty L1 again and again.
+func (c *Cache) broadcast(ctx context.Context, bump, retry bool, keys []string) error {
 	var v *version
 	var errs []error
 	if bump {
@@ -123,7 +131,9 @@ func (c *Cache) broadcast(ctx context.Context, bump bool, keys []string) error {
 			v = newVersion(cur.n+1, 0)
 		} else if n, err := c.cfg.Bus.NextVersion(ctx, cur.n); err != nil {
 			errs = append(errs, fmt.Errorf("next catalog version: %w", err))
-			v = newVersion(cur.n, 1+rand.Uint64N(1<<40))
+			if !retry || cur.local == 0 || cur.provisional {
+				v = newVersion(cur.n, 1+rand.Uint64N(1<<40))
+			}
 		} else {
 			v = newVersion(n, 0)
 		}
@@ -134,13 +144,15 @@ func (c *Cache) broadcast(ctx context.Context, bump bool, keys []string) error {
 			errs = append(errs, fmt.Errorf("delete from L2: %w", err))
 		}
 	}
-	if c.cfg.Bus != nil && len(errs) == 0 {
+	if c.cfg.Bus != nil {
 		var n uint64
-		if v != nil {
+		if v != nil && v.local == 0 {
 			n = v.n
 		}
-		if err := c.cfg.Bus.Publish(ctx, formatMessage(n, keys)); err != nil {
-			errs = append(errs, fmt.Errorf("publish invalidation: %w", err))
+		if n != 0 || len(keys) > 0 {
+			if err := c.cfg.Bus.Publish(ctx, formatMessage(n, keys)); err != nil {
+				errs = append(errs, fmt.Errorf("publish invalidation: %w", err))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -155,10 +167,14 @@ func (c *Cache) retryBroadcast(bump bool, keys []string) {
 	deadline := time.Now().Add(max(c.cfg.ProductTTL, c.cfg.ListTTL) + c.cfg.StaleFor)
 	wait := 50 * time.Millisecond
 	for time.Now().Before(deadline) {
-		time.Sleep(wait)
+		select {
+		case <-c.closed:
+			return
+		case <-time.After(wait):
+		}
 		wait = min(2*wait, 2*time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.broadcast(ctx, bump, keys)
+		err := c.broadcast(ctx, bump, true, keys)
 		cancel()
 		if err == nil {
 			c.log.Info("cache invalidation delivered after retry", "keys", keys)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -34,12 +35,13 @@ type ResilienceConfig struct {
 	RetryRatio float64
 	// RetryBurst caps the retries saved up while all is well.
 	RetryBurst float64
-	// FailureRate, MinCalls and Window open the breaker: it opens when at
-	// least MinCalls attempts in Window saw FailureRate or more of them fail
-	// (unavailable or timed out; answers such as a decline are successes).
+	// FailureRate and Calls open the breaker: it opens when FailureRate
+	// or more of the last Calls attempts failed (unavailable or timed out;
+	// answers such as a decline are successes). A window of attempts, not
+	// of time, so that a burst of earlier successes cannot hold it closed
+	// through an outage.
 	FailureRate float64
-	MinCalls    uint
-	Window      time.Duration
+	Calls       uint
 	// OpenFor is how long the breaker stays open before it lets trial
 	// calls through (half-open).
 	OpenFor time.Duration
@@ -54,7 +56,7 @@ type ResilienceConfig struct {
 var DefaultResilience = ResilienceConfig{
 	MaxAttempts: 3, BaseDelay: 20 * time.Millisecond, MaxDelay: 250 * time.Millisecond,
 	RetryRatio: 0.1, RetryBurst: 10,
-	FailureRate: 0.5, MinCalls: 10, Window: 10 * time.Second,
+	FailureRate: 0.5, Calls: 20,
 	OpenFor: 5 * time.Second, HalfOpenCalls: 3,
 }
 
@@ -78,11 +80,8 @@ func (c ResilienceConfig) withDefaults() ResilienceConfig {
 	if c.FailureRate <= 0 || c.FailureRate > 1 {
 		c.FailureRate = d.FailureRate
 	}
-	if c.MinCalls == 0 {
-		c.MinCalls = d.MinCalls
-	}
-	if c.Window <= 0 {
-		c.Window = d.Window
+	if c.Calls == 0 {
+		c.Calls = d.Calls
 	}
 	if c.OpenFor <= 0 {
 		c.OpenFor = d.OpenFor
@@ -135,7 +134,7 @@ func NewResilient(c Calls, cfg ResilienceConfig) *Resilient {
 	r := &Resilient{c: c, cfg: cfg, budget: newRetryBudget(cfg.RetryRatio, cfg.RetryBurst)}
 	r.breaker = circuitbreaker.NewBuilder[checkout.Payment]().
 		HandleIf(func(_ checkout.Payment, err error) bool { return failure(err) }).
-		WithFailureRateThreshold(cfg.FailureRate, cfg.MinCalls, cfg.Window).
+		WithFailureThresholdRatio(max(1, uint(math.Ceil(cfg.FailureRate*float64(cfg.Calls)))), cfg.Calls).
 		WithDelay(cfg.OpenFor).
 		WithSuccessThreshold(cfg.HalfOpenCalls).
 		OnStateChanged(func(e circuitbreaker.StateChangedEvent) {

@@ -68,7 +68,7 @@ func startScripted(t *testing.T, sc *script, attempt time.Duration, cfg Resilien
 }
 
 // noBreaker keeps the breaker closed in tests about retries.
-var noBreaker = ResilienceConfig{FailureRate: 1, MinCalls: 1 << 20, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
+var noBreaker = ResilienceConfig{FailureRate: 1, Calls: 1 << 20, BaseDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
 
 func TestResilientRetriesWithSameKey(t *testing.T) {
 	tests := []struct {
@@ -188,7 +188,7 @@ func TestResilientRetryBudget(t *testing.T) {
 func TestResilientBreaker(t *testing.T) {
 	sc := &script{}
 	sc.set(func(int) string { return "fail" })
-	cfg := ResilienceConfig{MaxAttempts: 1, FailureRate: 0.5, MinCalls: 4, Window: time.Minute, OpenFor: 300 * time.Millisecond, HalfOpenCalls: 2}
+	cfg := ResilienceConfig{MaxAttempts: 1, FailureRate: 0.5, Calls: 8, OpenFor: 300 * time.Millisecond, HalfOpenCalls: 2}
 	r, sim := startScripted(t, sc, time.Second, cfg)
 	ctx := t.Context()
 
@@ -260,7 +260,7 @@ func TestResilientBreakerStopsRetries(t *testing.T) {
 	sc := &script{}
 	sc.set(func(int) string { return "fail" })
 	cfg := ResilienceConfig{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond,
-		FailureRate: 0.5, MinCalls: 2, Window: time.Minute, OpenFor: time.Minute}
+		FailureRate: 0.5, Calls: 4, OpenFor: time.Minute}
 	r, _ := startScripted(t, sc, time.Second, cfg)
 	_, err := r.Authorize(t.Context(), auth("k", TokenVisa, 100))
 	if !errors.Is(err, derrors.Unavailable) || errors.Is(err, checkout.ErrNotSent) {
@@ -288,5 +288,25 @@ func TestFullJitter(t *testing.T) {
 		if maxSeen < tt.want/2 {
 			t.Errorf("fullJitter(retry %d): max of 2000 draws %v, want spread up to %v", tt.n, maxSeen, tt.want)
 		}
+	}
+}
+
+// TestResilientBreakerOpensAfterSuccesses: a long run of successes does
+// not hold the breaker closed when the service goes down.
+func TestResilientBreakerOpensAfterSuccesses(t *testing.T) {
+	sc := &script{}
+	r, _ := startScripted(t, sc, time.Second, ResilienceConfig{MaxAttempts: 1})
+	for i := range 200 {
+		if _, err := r.Lookup(t.Context(), fmt.Sprintf("k%d", i)); !errors.Is(err, derrors.NotFound) {
+			t.Fatalf("Lookup = %v, want NotFound (an answer)", err)
+		}
+	}
+	sc.set(func(int) string { return "fail" })
+	calls := 0
+	for ; calls < 100 && r.State() != "open"; calls++ {
+		r.Lookup(t.Context(), "k")
+	}
+	if want := int(DefaultResilience.FailureRate * float64(DefaultResilience.Calls)); calls != want {
+		t.Errorf("breaker opened after %d failures following 200 successes, want %d", calls, want)
 	}
 }

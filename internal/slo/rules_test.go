@@ -131,6 +131,7 @@ func runPromtool(t *testing.T, dir string, files []string, args ...string) (stri
 // their unit tests: a burn just above 14.4x pages, 14x and 1x do not,
 // low traffic does not, and the page ends when errors stop.
 func TestRulesPromtool(t *testing.T) {
+	t.Parallel()
 	files, err := Files(Default())
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +152,7 @@ func TestRulesPromtool(t *testing.T) {
 // the page threshold of the 1h/5m pair moved from 14.4x to 14.6x, or the
 // low-traffic guard dropped, they fail.
 func TestRuleTestsCatchWrongThresholds(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("promtool test rules takes seconds")
 	}
@@ -168,6 +170,7 @@ func TestRuleTestsCatchWrongThresholds(t *testing.T) {
 	}
 	for _, m := range mutations {
 		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
 			mutated := map[string][]byte{tests: files[tests]}
 			r := string(files[rules])
 			if !strings.Contains(r, m.old) {

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) Stores) {
 	tests = append(tests, userTests...)
 	tests = append(tests, checkoutTests...)
 	tests = append(tests, releaseTests...)
+	tests = append(tests, auditTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

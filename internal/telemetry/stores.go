@@ -256,3 +256,50 @@ func (u tracedUsers) SetPassword(ctx context.Context, id int64, hash string, rol
 	end(span, err)
 	return err
 }
+
+// CacheL2 is the shared (L2) layer of the response cache, as
+// internal/cache declares it (cache.L2).
+type CacheL2 interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	Del(ctx context.Context, keys ...string) error
+}
+
+// TraceCacheL2 wraps the response cache's shared layer so that each call
+// is a span ("cache.l2.Get" with cache.hit). L1 hits stay span-free: a
+// span would cost more than the hit.
+func TraceCacheL2(l2 CacheL2, t *Tracing, system string) CacheL2 {
+	if !t.Enabled() {
+		return l2
+	}
+	return tracedL2{l2, newSpanner(t, system)}
+}
+
+type tracedL2 struct {
+	l2 CacheL2
+	t  spanner
+}
+
+func (c tracedL2) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	ctx, span := c.t.start(ctx, "cache.l2.Get")
+	b, ok, err := c.l2.Get(ctx, key)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Bool("cache.hit", ok))
+	}
+	end(span, err)
+	return b, ok, err
+}
+
+func (c tracedL2) Set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	ctx, span := c.t.start(ctx, "cache.l2.Set")
+	err := c.l2.Set(ctx, key, val, ttl)
+	end(span, err)
+	return err
+}
+
+func (c tracedL2) Del(ctx context.Context, keys ...string) error {
+	ctx, span := c.t.start(ctx, "cache.l2.Del")
+	err := c.l2.Del(ctx, keys...)
+	end(span, err)
+	return err
+}

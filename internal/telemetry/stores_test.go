@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -94,4 +95,39 @@ func TestInstrumentPayments(t *testing.T) {
 	}
 	// A second instrumentation on the same registry reuses the metrics.
 	InstrumentPayments(fakePayments{}, m, nil)
+}
+
+type fakeL2 struct{}
+
+func (fakeL2) Get(_ context.Context, key string) ([]byte, bool, error) {
+	if key == "hit" {
+		return []byte("x"), true, nil
+	}
+	return nil, false, nil
+}
+func (fakeL2) Set(context.Context, string, []byte, time.Duration) error { return nil }
+func (fakeL2) Del(context.Context, ...string) error                     { return errors.New("redis down") }
+
+func TestTraceCacheL2(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tr, _ := NewTracing(context.Background(), TracingConfig{Exporter: exp, SampleRatio: 1, Getenv: env()})
+	l2 := TraceCacheL2(fakeL2{}, tr, "redis")
+	l2.Get(context.Background(), "hit")
+	l2.Get(context.Background(), "miss")
+	l2.Del(context.Background(), "k")
+	spans := exp.GetSpans()
+	if len(spans) != 3 {
+		t.Fatalf("%d spans, want 3", len(spans))
+	}
+	hits := []bool{}
+	for _, s := range spans[:2] {
+		for _, a := range s.Attributes {
+			if a.Key == "cache.hit" {
+				hits = append(hits, a.Value.AsBool())
+			}
+		}
+	}
+	if len(hits) != 2 || !hits[0] || hits[1] || spans[2].Name != "cache.l2.Del" || spans[2].Status.Code != codes.Error {
+		t.Errorf("spans = %v, hits %v", spans, hits)
+	}
 }

@@ -192,8 +192,11 @@ func (h *Handler) static(w http.ResponseWriter, r *http.Request) {
 
 // serviceWorker serves /sw.js. Browsers revalidate it on navigation; no-cache
 // makes every check a conditional request answered 304 while unchanged.
+// The worker runs under the CSP of its own response, which must let it
+// fetch the assets (the API's default CSP allows nothing).
 func (h *Handler) serviceWorker(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Service-Worker-Allowed", "/")
+	w.Header().Set("Content-Security-Policy", csp)
 	h.assets.sw.serve(w, r, "no-cache")
 }
 

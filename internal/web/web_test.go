@@ -200,7 +200,16 @@ func TestStaticAssets(t *testing.T) {
 	if res := get(t, h, "GET", "/static/app.css"); res.status != 404 {
 		t.Errorf("unhashed asset name = %d, want 404", res.status)
 	}
-	sw := get(t, h, "GET", "/sw.js")
+	// The API's edge sets a CSP that allows nothing; the worker's own must
+	// replace it, or the worker cannot fetch what it caches.
+	strict := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'")
+		h.ServeHTTP(w, r)
+	})
+	sw := get(t, strict, "GET", "/sw.js")
+	if got := sw.header.Get("Content-Security-Policy"); !strings.Contains(got, "connect-src 'self'") {
+		t.Errorf("sw.js CSP = %q, want one that lets the worker fetch from its origin", got)
+	}
 	if sw.status != 200 || sw.header.Get("Cache-Control") != "no-cache" || !strings.Contains(sw.header.Get("Content-Type"), "javascript") {
 		t.Fatalf("GET /sw.js = %d, Cache-Control %q, Content-Type %q", sw.status, sw.header.Get("Cache-Control"), sw.header.Get("Content-Type"))
 	}

@@ -1,0 +1,30 @@
+// Command bare is the baseline of make bench: a bare net/http server that
+// answers every request with the same bytes (a file's contents), as fast
+// as Go's standard library allows.
+package main
+
+import (
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"strconv"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8090", "listen address")
+	file := flag.String("file", "", "file whose bytes every response carries")
+	ctype := flag.String("type", "application/json", "Content-Type of the responses")
+	flag.Parse()
+	body, err := os.ReadFile(*file)
+	if err != nil {
+		log.Fatal(err)
+	}
+	n := strconv.Itoa(len(body))
+	log.Fatal(http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Content-Type"] = []string{*ctype}
+		h["Content-Length"] = []string{n}
+		w.Write(body)
+	})))
+}

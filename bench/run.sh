@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# make bench: brisk measured as ratios against the limits of this machine,
+# in one run: a bare net/http server answering the same bytes, nginx
+# serving them as a static file, and brisk load against wrk. Servers run
+# on CPU 0, load generators on CPU 1; each figure is the median of RUNS
+# runs. Writes bench/results/latest.md (+ a dated copy) and prints it.
+#
+#   RUNS=3 DUR=8s bash bench/run.sh
+set -euo pipefail
+[ -n "${BENCH_DEBUG:-}" ] && set -x
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+RUNS=${RUNS:-3}
+DUR=${DUR:-8s}
+SRV="taskset -c 0"
+LOAD="taskset -c 1"
+for tool in wrk nginx taskset curl python3; do
+	command -v "$tool" >/dev/null || { echo "bench needs $tool (apt-get install -y wrk nginx util-linux curl python3)" >&2; exit 2; }
+done
+
+W=$(mktemp -d)
+chmod 755 "$W" # nginx workers run as an unprivileged user
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
+trap cleanup EXIT
+go build -o "$W/brisk" ./cmd/brisk
+go build -o "$W/bare" ./bench/bare
+
+BP=$(free_port)
+BRISK=http://127.0.0.1:$BP
+$SRV "$W/brisk" up --addr "127.0.0.1:$BP" --data-dir "$W/data" --admin-password bench-admin-pw \
+	--shopper-password bench-shopper-pw --rate-limit-ip off --rate-limit-user off --login-limit-ip off --login-limit-account off --log-level warn \
+	>"$W/up.out" 2>"$W/up.err" &
+pids+=($!)
+wait_http "$BRISK/readyz"
+curl -fsS "$BRISK/v1/products/42" -o "$W/product.json"
+
+XP=$(free_port) # chosen after brisk's own listeners are taken
+$SRV "$W/bare" -addr "127.0.0.1:$XP" -file "$W/product.json" &
+pids+=($!)
+wait_http "http://127.0.0.1:$XP/"
+
+NP=$(free_port)
+mkdir -p "$W/nginx/html" "$W/nginx/logs"
+cp "$W/product.json" "$W/nginx/html/product.json"
+cat >"$W/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	default_type application/json;
+	keepalive_requests 1000000;
+	server {
+		listen 127.0.0.1:$NP;
+		root $W/nginx/html;
+		location / { try_files /product.json =404; }
+	}
+}
+NGINX
+$SRV nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
+pids+=($!)
+wait_http "http://127.0.0.1:$NP/"
+
+echo "warming up..." >&2
+$LOAD wrk -t1 -c16 -d2s "$BRISK/v1/products/42" >/dev/null
+
+# 1 + 2: cached product GET, brisk vs bare vs nginx (interleaved runs).
+b=(); x=(); n=()
+for i in $(seq "$RUNS"); do
+	b+=("$(wrk_rps "$BRISK/v1/products/42")")
+	x+=("$(wrk_rps "http://127.0.0.1:$XP/v1/products/42")")
+	n+=("$(wrk_rps "http://127.0.0.1:$NP/v1/products/42")")
+	echo "run $i: brisk ${b[-1]}/s bare ${x[-1]}/s nginx ${n[-1]}/s" >&2
+done
+B_RPS=$(median "${b[@]}"); X_RPS=$(median "${x[@]}"); N_RPS=$(median "${n[@]}")
+
+# 3: p99 at 50% of the bare server's capacity, brisk vs bare, same rate.
+HALF=$(awk -v r="$X_RPS" 'BEGIN { printf "%d", r/2 }')
+bp=(); xp=()
+for i in $(seq "$RUNS"); do
+	$LOAD "$W/brisk" load --target "$BRISK" --scenario product --products 1000 --rate "$HALF" --duration "$DUR" --out "$W/p-brisk.json" >/dev/null || true
+	$LOAD "$W/brisk" load --target "http://127.0.0.1:$XP" --scenario product --products 1000 --rate "$HALF" --duration "$DUR" --out "$W/p-bare.json" >/dev/null || true
+	bp+=("$(json "$W/p-brisk.json" "j['total']['latency']['p99_ns']/1e6")")
+	xp+=("$(json "$W/p-bare.json" "j['total']['latency']['p99_ns']/1e6")")
+	echo "run $i at $HALF/s: p99 brisk ${bp[-1]} ms, bare ${xp[-1]} ms" >&2
+done
+B_P99=$(median "${bp[@]}"); X_P99=$(median "${xp[@]}")
+
+# 4: embedded checkout throughput, and its p99 at half that rate.
+TOKEN=$(curl -fsS "$BRISK/v1/auth/login" -H 'Content-Type: application/json' -d '{"email":"shopper@brisk.test","password":"bench-shopper-pw"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+ADMIN=$(curl -fsS "$BRISK/v1/auth/login" -H 'Content-Type: application/json' -d '{"email":"admin@brisk.test","password":"bench-admin-pw"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+for id in $(seq 1 200); do
+	curl -fsS -o /dev/null -X PUT "$BRISK/v1/admin/products/$id" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' -d '{"available":100000000}'
+done
+c=()
+for i in $(seq "$RUNS"); do
+	c+=("$(BENCH_TOKEN=$TOKEN BENCH_RUN="r$i-$RANDOM" CONNS=16 wrk_rps "$BRISK" -s bench/checkout.lua)")
+	echo "run $i: checkout ${c[-1]}/s" >&2
+done
+C_RPS=$(median "${c[@]}")
+CHALF=$(awk -v r="$C_RPS" 'BEGIN { printf "%d", (r/2 < 1 ? 1 : r/2) }')
+cp99=()
+for i in $(seq "$RUNS"); do
+	$LOAD "$W/brisk" load --target "$BRISK" --scenario checkout --products 200 --users 20 --rate "$CHALF" --duration "$DUR" --out "$W/c.json" >/dev/null || true
+	cp99+=("$(json "$W/c.json" "j['total']['latency']['p99_ns']/1e6")")
+	echo "run $i at $CHALF/s: checkout p99 ${cp99[-1]} ms" >&2
+done
+C_P99=$(median "${cp99[@]}")
+
+# 5: the shopper mix: highest rate with p99 < 200 ms and errors < 0.1%.
+SHOP_OK=0
+for rate in 100 200 400 800 1200 1600 2400 3200 4800; do
+	if $LOAD "$W/brisk" load --target "$BRISK" --scenario shop --users 50 --rate "$rate" --duration "$DUR" \
+		--budget 'all:p99<200ms,errors<0.1%' --out "$W/shop.json" >/dev/null 2>&1; then
+		SHOP_OK=$rate
+		echo "shop mix at $rate/s: within budget" >&2
+	else
+		echo "shop mix at $rate/s: budget broken" >&2
+		break
+	fi
+done
+
+# 6: brisk load's own top rate vs wrk's, against the bare server.
+l=()
+for i in $(seq "$RUNS"); do
+	$LOAD "$W/brisk" load --target "http://127.0.0.1:$XP" --scenario product --products 1000 --rate 200000 --connections 64 --duration "$DUR" --out "$W/l.json" >/dev/null || true
+	l+=("$(json "$W/l.json" "sum(v for k,v in j['total']['statuses'].items() if k.startswith('2'))/(j['duration_ns']/1e9)")")
+	echo "run $i: brisk load top ${l[-1]}/s" >&2
+done
+L_RPS=$(median "${l[@]}")
+
+R1=$(ratio "$B_RPS" "$X_RPS"); R2=$(ratio "$B_RPS" "$N_RPS"); R3=$(ratio "$B_P99" "$X_P99")
+R4=$(ratio "$C_RPS" "$X_RPS"); R6=$(ratio "$L_RPS" "$X_RPS")
+pass() { awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { if (v == "n/a") { print "n/a"; exit } ok = (op == ">=") ? v >= t : v <= t; print ok ? "yes" : "no" }'; }
+mkdir -p bench/results
+OUT=bench/results/latest.md
+{
+	echo "## make bench — $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo
+	echo "Machine: $(nproc) cores ($(awk -F: '/model name/ {print $2; exit}' /proc/cpuinfo | sed 's/^ *//')), $(go version | awk '{print $3}'), servers pinned to CPU 0, load to CPU 1; median of $RUNS runs of $DUR; wrk -t1 -c64."
+	echo
+	echo "| # | figure | brisk | baseline | ratio | target | met |"
+	echo "|---|---|---|---|---|---|---|"
+	echo "| 1 | cached product GET, req/s vs bare net/http | $B_RPS | $X_RPS | $R1 | >= 0.85 | $(pass "$R1" ">=" 0.85) |"
+	echo "| 2 | cached product GET, req/s vs nginx static file | $B_RPS | $N_RPS | $R2 | >= 0.8 | $(pass "$R2" ">=" 0.8) |"
+	echo "| 3 | p99 at 50% of bare capacity ($HALF req/s), ms | $B_P99 | $X_P99 | $R3 | <= 1.5 | $(pass "$R3" "<=" 1.5) |"
+	echo "| 4a | embedded checkout req/s vs bare req/s | $C_RPS | $X_RPS | $R4 | >= 0.15 | $(pass "$R4" ">=" 0.15) |"
+	echo "| 4b | checkout p99 at half its top rate ($CHALF/s), ms | $C_P99 | | | <= 25 | $(pass "$C_P99" "<=" 25) |"
+	echo "| 5 | shopper mix: highest rate with p99 < 200 ms, errors < 0.1% | $SHOP_OK req/s | | | | |"
+	echo "| 6 | brisk load top rate vs wrk (bare server), req/s | $L_RPS | $X_RPS | $R6 | >= 0.7 | $(pass "$R6" ">=" 0.7) |"
+	echo
+	echo "Raw runs: brisk ${b[*]}; bare ${x[*]}; nginx ${n[*]}; p99 brisk ${bp[*]}, bare ${xp[*]}; checkout ${c[*]}, p99 ${cp99[*]}; brisk load ${l[*]}."
+} | tee "$OUT"
+cp "$OUT" "bench/results/$(date -u +%Y%m%dT%H%M).md"
