@@ -2,7 +2,7 @@
 GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: help run build test test-short check proto bench tools
+.PHONY: help run build test test-short check proto bench bench-db tools
 
 help:
 	@echo "make run     run brisk up (embedded store, payment service, API on :8080)"
@@ -37,6 +37,9 @@ proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 	$(GO) generate ./api/...
+
+bench-db:
+	bash bench/db.sh
 
 bench:
 	bash bench/run.sh
