@@ -37,6 +37,7 @@ type chaosFlags struct {
 	scale                              float64
 	products                           int
 	pendingAfter, reconcile            time.Duration
+	breakerOpenFor                     time.Duration
 }
 
 func (f *chaosFlags) register(fs *flag.FlagSet) {
@@ -49,6 +50,8 @@ func (f *chaosFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.products, "products", 1000, "catalog size of each experiment's database")
 	fs.DurationVar(&f.pendingAfter, "pending-after", 2*time.Second, "the API instances' --pending-after")
 	fs.DurationVar(&f.reconcile, "reconcile-interval", 250*time.Millisecond, "the API instances' --reconcile-interval")
+	fs.DurationVar(&f.breakerOpenFor, "breaker-open-for", 5*time.Second,
+		"the API instances' --breaker-open-for, multiplied by --scale (at least 1s) so that quick runs compress every timer alike")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level of the runner: debug, info, warn, error")
 }
 
@@ -237,6 +240,7 @@ func startChaosStack(ctx context.Context, instances int, f *chaosFlags, log *slo
 		cmd, base, err := startAPIProcess(ctx, f.bin, filepath.Join(s.dir, fmt.Sprintf("api-%d.log", i)),
 			"api", "--addr", "127.0.0.1:0", "--db", pgURL.String(), "--redis", redisURL.String(), "--redis-prefix", prefix,
 			"--payment-addr", proxied[chaos.TargetPayment], "--jwt-keys", keys, "--argon2-memory", "64", "--argon2-time", "1",
+			"--breaker-open-for", max(time.Second, time.Duration(float64(f.breakerOpenFor)*f.scale)).String(),
 			"--pending-after", f.pendingAfter.String(), "--reconcile-interval", f.reconcile.String(),
 			"--concurrency-limit", "off", "--rate-limit-ip", "off", "--rate-limit-user", "off",
 			"--login-limit-ip", "off", "--login-limit-account", "off", "--log-level", "warn")

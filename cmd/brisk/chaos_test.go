@@ -22,7 +22,7 @@ func TestChaosExperiments(t *testing.T) {
 		t.Skip("chaos experiments on PostgreSQL + Redis; skipped in -short")
 	}
 	redisURL, _ := redistest.New(t) // skips or fails like the other Redis tests when Redis is missing
-	_ = pgtest.NewDatabase(t)        // likewise for PostgreSQL
+	_ = pgtest.NewDatabase(t)       // likewise for PostgreSQL
 	bin := filepath.Join(t.TempDir(), "brisk")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := build.CombinedOutput(); err != nil {

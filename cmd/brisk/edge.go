@@ -220,10 +220,11 @@ func (c *concurrencyFlag) Set(s string) error {
 // closeWhenDraining answers with Connection: close once draining is set,
 // so that keep-alive clients leave for other instances after their
 // current request instead of finding the connection closed under a new
-// one (HTTP/2 connections get a GOAWAY).
+// one (HTTP/2 connections get a GOAWAY; HTTP/3 ones are shut down with
+// the server).
 func closeWhenDraining(h http.Handler, draining *atomic.Bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if draining.Load() {
+		if draining.Load() && r.ProtoMajor < 3 { // HTTP/3 has no connection header
 			w.Header().Set("Connection", "close")
 		}
 		h.ServeHTTP(w, r)

@@ -196,7 +196,7 @@ func TestNginxEdge(t *testing.T) {
 		// POSTs until one reaches the flaky instance (back in the pool once
 		// fail_timeout has passed): the client gets the error, and no other
 		// instance sees that request.
-		time.Sleep(3500 * time.Millisecond)
+		time.Sleep(4500 * time.Millisecond) // fail_timeout 3s, counted in whole seconds
 		var failed int
 		for range 60 {
 			req, _ := http.NewRequest("POST", e.url("/v1/checkout"), strings.NewReader(`{}`))

@@ -315,4 +315,6 @@ func (b *retryBudget) TryAcquirePermit() bool {
 func (b *retryBudget) ReleasePermit() {}
 
 // OnBudgetExceeded is called when a retry was refused.
-func (b *retryBudget) OnBudgetExceeded(budget.ExecutionType, failsafe.ExecutionInfo) { b.exceeded.Add(1) }
+func (b *retryBudget) OnBudgetExceeded(budget.ExecutionType, failsafe.ExecutionInfo) {
+	b.exceeded.Add(1)
+}

@@ -242,7 +242,7 @@ const pageWeightBudget = 100 << 10
 // downloads, gzip-compressed as served: the HTML and every asset it links.
 func TestPageWeightBudget(t *testing.T) {
 	h, _ := newTestHandler(t, Config{})
-	for _, target := range []string{"/", "/search?q=oak", "/p/1", "/cart", "/checkout", "/orders", "/login"} {
+	for _, target := range []string{"/", "/search?q=oak", "/p/1", "/cart", "/checkout", "/orders", "/login", "/dashboard"} {
 		page := get(t, h, "GET", target, "Accept-Encoding", "gzip")
 		total := page.wire
 		parts := []string{target + "=" + strconv.Itoa(page.wire)}

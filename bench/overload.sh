@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Overload: brisk up (server on CPU 0) under the shop scenario of
+# brisk load (CPU 1). First the capacity, with the concurrency limit off:
+# the goodput of the highest offered rate of a short ladder that is still
+# served in full (goodput >= 95% of offered, < 1% errors), i.e. the
+# saturation throughput; with CAPACITY_BY=slo, also only while p99 stays
+# within the SLO. Then 3x that rate for DUR, with the adaptive
+# concurrency limit on and off, from the same script: goodput (answers
+# that are not 5xx or failures) as a share of capacity, and the p99 of
+# admitted requests against the SLO. Reports land in $OUT.
+#
+#   DUR=60s bash bench/overload.sh
+set -euo pipefail
+[ -n "${BENCH_DEBUG:-}" ] && set -x
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+DUR=${DUR:-60s}
+STEP=${STEP:-8s}
+LADDER=${LADDER:-"200 300 400 500 600 800 1000 1300 1600 2000"}
+SLO=${SLO:-250ms}       # p99 objective of admitted requests (the search journey's)
+CAPACITY_BY=${CAPACITY_BY:-throughput}
+FACTOR=${FACTOR:-3}
+OUT=${OUT:-bench/results/overload}
+SRV="taskset -c 0"
+LOAD="taskset -c 1"
+for tool in taskset curl python3; do
+	command -v "$tool" >/dev/null || { echo "overload needs $tool" >&2; exit 2; }
+done
+mkdir -p "$OUT"
+
+W=$(mktemp -d)
+pid=""
+stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; pid=""; }
+trap 'stop; rm -rf "$W"' EXIT
+go build -o "$W/brisk" ./cmd/brisk
+
+# up LIMIT: brisk up with --concurrency-limit LIMIT on a fresh data dir.
+up() {
+	stop
+	local port
+	port=$(free_port)
+	rm -rf "$W/data"
+	$SRV "$W/brisk" up --addr "127.0.0.1:$port" --data-dir "$W/data" --products 10000 --web=false \
+		--argon2-memory 64 --argon2-time 1 --log-level error --concurrency-limit "$1" \
+		--rate-limit-ip off --rate-limit-user off --login-limit-ip off --login-limit-account off \
+		>"$W/up.out" 2>"$W/up.err" &
+	pid=$!
+	TARGET=http://127.0.0.1:$port
+	wait_http "$TARGET/readyz"
+}
+
+# load RATE DURATION REPORT: one shop run.
+load() {
+	$LOAD "$W/brisk" load --target "$TARGET" --scenario shop --rate "$1" --duration "$2" \
+		--connections 512 --max-inflight 20000 --timeout 10s --progress off --seed 7 --out "$3" >/dev/null || true
+}
+
+echo "capacity ladder (limit off, $STEP per step, by $CAPACITY_BY; SLO p99 <= $SLO):"
+up off
+load 200 3s "$W/warm.json"
+capacity=0
+for rate in $LADDER; do
+	load "$rate" "$STEP" "$OUT/ladder-$rate.json"
+	line=$(go run bench/overload/summarize.go -json -slo "$SLO" "$OUT/ladder-$rate.json")
+	p99=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['admitted_p99_ms'])" "$line")
+	goodput=$(python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['goodput']))" "$line")
+	errs=$(json "$OUT/ladder-$rate.json" "j['total']['error_rate']")
+	echo "  offered $rate/s: goodput $goodput/s, p99 ${p99} ms, error rate $errs"
+	ok=$(python3 -c "
+import sys
+p99, slo, errs, goodput, rate, by = float(sys.argv[1]), float(sys.argv[2].rstrip('ms')), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+print(int(errs < 0.01 and goodput >= 0.95 * rate and (by != 'slo' or p99 <= slo)))" "$p99" "$SLO" "$errs" "$goodput" "$rate" "$CAPACITY_BY")
+	[ "$ok" = 1 ] || break
+	capacity=$goodput
+done
+[ "$capacity" -gt 0 ] || { echo "no rate of the ladder was served in full; capacity unknown" >&2; exit 1; }
+offered=$((capacity * FACTOR))
+echo "capacity: $capacity/s; offering ${FACTOR}x = $offered/s for $DUR"
+
+for limit in adaptive off; do
+	up "$limit"
+	load 200 3s "$W/warm.json"
+	load "$offered" "$DUR" "$OUT/overload-$limit.json"
+	echo "limit $limit:"
+	go run bench/overload/summarize.go -capacity "$capacity" -slo "$SLO" "$OUT/overload-$limit.json" | sed 's/^/  /'
+done
