@@ -325,7 +325,9 @@ func TestFleetBehindNginx(t *testing.T) {
 				var path, token string
 				switch n % 4 {
 				case 0:
-					path = fmt.Sprintf("/v1/products?q=oak&limit=10&n=%d", n)
+					// Distinct (word, limit) pairs: mostly edge cache misses.
+					words := []string{"oak", "chair", "lamp", "steel", "linen", "desk", "blue", "table"}
+					path = fmt.Sprintf("/v1/products?q=%s&limit=%d", words[n/4%8], 1+n/32%50)
 				case 1:
 					path, token = "/v1/cart", shoppers[0].token
 				default:
