@@ -7,7 +7,8 @@
 # within the SLO. Then 3x that rate for DUR, with the adaptive
 # concurrency limit on and off, from the same script: goodput (answers
 # that are not 5xx or failures) as a share of capacity, and the p99 of
-# admitted requests against the SLO. Reports land in $OUT.
+# admitted requests against the SLO. The brisk load reports land in $OUT,
+# the summary in $OUT/summary.txt.
 #
 #   DUR=60s bash bench/overload.sh
 set -euo pipefail
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 DUR=${DUR:-60s}
 STEP=${STEP:-8s}
-LADDER=${LADDER:-"200 300 400 500 600 800 1000 1300 1600 2000"}
+LADDER=${LADDER:-"500 1000 1500 2000 2500 3000 3500 4000 5000 6000"}
 SLO=${SLO:-250ms}       # p99 objective of admitted requests (the search journey's)
 CAPACITY_BY=${CAPACITY_BY:-throughput}
 FACTOR=${FACTOR:-3}
@@ -27,6 +28,8 @@ for tool in taskset curl python3; do
 	command -v "$tool" >/dev/null || { echo "overload needs $tool" >&2; exit 2; }
 done
 mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+exec > >(tee "$OUT/summary.txt") 2>&1
 
 W=$(mktemp -d)
 pid=""

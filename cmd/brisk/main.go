@@ -58,15 +58,16 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"up":      {"run everything on one machine (embedded store, payment service, API)", runUp},
-		"api":     {"run the storefront API", runAPI},
-		"payment": {"run the payment service (gRPC)", runPayment},
-		"migrate": {"create or upgrade the database schema", runMigrate},
-		"seed":    {"load the demo catalog and accounts", runSeed},
-		"load":    {"open-model load generator with SLO budgets", runLoad},
-		"canary":  {"send the same load to a baseline and a canary; pass/fail verdict", runCanary},
-		"slo":     {"SLO specs -> Prometheus rules and dashboard, live burn rates", runSLO},
-		"chaos":   {"fault experiments (chaos/*.yaml) with invariant checks", runChaos},
+		"up":       {"run everything on one machine (embedded store, payment service, API)", runUp},
+		"api":      {"run the storefront API", runAPI},
+		"payment":  {"run the payment service (gRPC)", runPayment},
+		"migrate":  {"create or upgrade the database schema", runMigrate},
+		"seed":     {"load the demo catalog and accounts", runSeed},
+		"load":     {"open-model load generator with SLO budgets", runLoad},
+		"canary":   {"send the same load to a baseline and a canary; pass/fail verdict", runCanary},
+		"capacity": {"capacity plan and HPA simulation from stepped load reports", runCapacity},
+		"slo":      {"SLO specs -> Prometheus rules and dashboard, live burn rates", runSLO},
+		"chaos":    {"fault experiments (chaos/*.yaml) with invariant checks", runChaos},
 	}
 }
 

@@ -45,7 +45,7 @@ type version struct {
 	n           uint64
 	local       uint64
 	provisional bool   // adopt the shared counter as soon as it is read
-	key         string // "v<n>" or "v<n>.<local>", the key prefix
+	key         string // "ver:<n>" or "ver:<n>.<local>", the key prefix
 }
 
 func newVersion(n, local uint64) *version {
@@ -77,7 +77,7 @@ func (v *version) replaces(cur *version) bool {
 }
 
 // versionedPrefix starts every key that depends on the catalog version.
-const versionedPrefix = "v"
+const versionedPrefix = "ver:"
 
 // Invalidate drops keys from L1 and L2 on every instance and, when bump
 // is true, moves every instance to a new catalog version, so that all

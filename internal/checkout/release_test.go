@@ -104,8 +104,8 @@ func TestCheckoutReleasesWhenPaymentNotSent(t *testing.T) {
 		t.Errorf("Record(key-1) after release = %v, want NotFound (key forgotten)", err)
 	}
 	orders, err := f.db.Orders(ctx, f.user, "", 10)
-	if err != nil || len(orders) != 1 || orders[0].Status != checkout.StatusFailed {
-		t.Fatalf("Orders = %+v, %v; want one failed order", orders, err)
+	if err != nil || len(orders) != 1 || orders[0].Status != checkout.StatusFailed || orders[0].FailureReason != checkout.ReasonNotSent {
+		t.Fatalf("Orders = %+v, %v; want one order failed with ReasonNotSent", orders, err)
 	}
 
 	// The client retries with the same key once payments work: a fresh order.

@@ -373,10 +373,14 @@ func (s *Service) drive(ctx context.Context, order Order, token, requestID strin
 	return s.settle(ctx, order, p, requestID)
 }
 
+// ReasonNotSent is the failure reason of an order released because its
+// payment was never sent (see Store.Release). Its key was forgotten, so
+// the key may have a later order too; nothing was ever charged for this one.
+const ReasonNotSent = "payment service unavailable; nothing was charged"
+
 // release undoes an order whose payment was not sent (see drive).
 func (s *Service) release(ctx context.Context, order Order, cause error) (Response, error) {
-	const reason = "payment service unavailable; nothing was charged"
-	released, err := s.store.Release(ctx, order.ID, reason, s.now().UTC())
+	released, err := s.store.Release(ctx, order.ID, ReasonNotSent, s.now().UTC())
 	if err != nil {
 		s.log.WarnContext(ctx, "release order; left pending for the reconciler", "order_id", order.ID, "err", err)
 		return Response{}, derrors.Wrap(derrors.Unavailable, cause, "the payment service is unavailable; retry with the same Idempotency-Key")

@@ -16,8 +16,7 @@ import (
 // tracing at the default sampling ratio (no exporter).
 func BenchmarkMiddleware(b *testing.B) {
 	body := make([]byte, 350)
-	_, api := testAPI()
-	api = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetRoute(r.Context(), "GET /v1/products/{id}")
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)

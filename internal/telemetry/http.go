@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 
 	"github.com/briskhq/brisk/internal/slo"
 )
@@ -165,12 +166,13 @@ func (e *routeEntry) pick(r *http.Request) variant {
 // size, and the route pattern a handler reported with SetRoute.
 type state struct {
 	http.ResponseWriter
-	status  int
-	bytes   int64
-	pattern string
-	entry   *routeEntry       // resolved route, once known
-	span    trace.SpanContext // of the server span, for the access log
-	traceID trace.TraceID     // picked for a new trace (see idGenerator)
+	embedded.Span // state is also the non-recording span (stateSpan)
+	status        int
+	bytes         int64
+	pattern       string
+	entry         *routeEntry       // resolved route, once known
+	span          trace.SpanContext // of the server span, for the access log
+	traceID       trace.TraceID     // picked for a new trace (see idGenerator)
 }
 
 func (s *state) WriteHeader(code int) {
@@ -263,9 +265,10 @@ func (h *HTTP) Middleware(next http.Handler) http.Handler {
 		// to the payment service) at a fraction of the cost.
 		sampled := false
 		if tracing {
-			ctx, sampled = t.headSample(ctx, r.Header, st)
+			var parent trace.SpanContext
+			ctx, parent, sampled = t.headSample(ctx, r.Header, st)
 			if !sampled {
-				ctx, st.span = unsampled(ctx, st)
+				ctx, st.span = unsampled(ctx, parent, st)
 			}
 		}
 		r = r.WithContext(ctx)

@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
@@ -54,12 +55,14 @@ type TracingConfig struct {
 // Tracing is brisk's OpenTelemetry tracing: a tracer provider whose spans
 // go to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is
 // set, W3C trace context and baggage propagation, and the otelgrpc stats
-// handlers. Without an exporter, spans are still made (their trace id is
-// the request id) but not sent.
+// handlers. Without an exporter, new traces are not sampled (nothing
+// would receive them) but still get trace ids, which are the request ids
+// and are propagated to the payment service.
 type Tracing struct {
 	provider   trace.TracerProvider
 	sdk        *sdktrace.TracerProvider // nil when disabled
 	sampler    sdktrace.Sampler
+	exporting  bool // an exporter receives the spans
 	propagator propagation.TextMapPropagator
 	tracer     trace.Tracer
 }
@@ -101,7 +104,7 @@ func NewTracing(ctx context.Context, cfg TracingConfig) (*Tracing, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, sdktrace.WithSampler(sampler), sdktrace.WithIDGenerator(idGenerator{}))
+	exporting := true
 	if cfg.Exporter != nil {
 		opts = append(opts, sdktrace.WithSyncer(cfg.Exporter))
 	} else {
@@ -112,10 +115,18 @@ func NewTracing(ctx context.Context, cfg TracingConfig) (*Tracing, error) {
 		if exp != nil {
 			opts = append(opts, sdktrace.WithBatcher(exp))
 			log.Info("tracing: exporting spans over OTLP/gRPC")
+		} else {
+			// Spans recorded for nobody are pure cost: new traces are not
+			// sampled; trace ids are still made and propagated (request
+			// ids, log correlation), and a caller's sampled trace is still
+			// followed.
+			exporting = false
+			sampler = sdktrace.ParentBased(sdktrace.NeverSample())
 		}
 	}
+	opts = append(opts, sdktrace.WithSampler(sampler), sdktrace.WithIDGenerator(idGenerator{}))
 	sdk := sdktrace.NewTracerProvider(opts...)
-	return &Tracing{provider: sdk, sdk: sdk, sampler: sampler, propagator: prop, tracer: sdk.Tracer(instrumentation)}, nil
+	return &Tracing{provider: sdk, sdk: sdk, sampler: sampler, exporting: exporting, propagator: prop, tracer: sdk.Tracer(instrumentation)}, nil
 }
 
 // samplerFromEnv returns the sampler OTEL_TRACES_SAMPLER and
@@ -270,30 +281,50 @@ func newSpanID() trace.SpanID {
 // st, for idGenerator), then asks the configured sampler. The SDK asks
 // the same sampler with the same parent and trace id when the span
 // starts, so both agree. The returned context carries the parent.
-func (t *Tracing) headSample(ctx context.Context, h http.Header, st *state) (context.Context, bool) {
+func (t *Tracing) headSample(ctx context.Context, h http.Header, st *state) (context.Context, trace.SpanContext, bool) {
+	var psc trace.SpanContext
 	if len(h["Traceparent"]) > 0 || len(h["Baggage"]) > 0 { // most requests carry neither
 		ctx = t.propagator.Extract(ctx, propagation.HeaderCarrier(h))
+		psc = trace.SpanContextFromContext(ctx)
 	}
-	psc := trace.SpanContextFromContext(ctx)
 	tid := psc.TraceID()
 	if !psc.IsValid() {
 		tid = newTraceID()
 		st.traceID = tid
+		if !t.exporting {
+			return ctx, psc, false // a new trace, never sampled
+		}
 	}
 	res := t.sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: ctx, TraceID: tid, Kind: trace.SpanKindServer})
-	return ctx, res.Decision == sdktrace.RecordAndSample
+	return ctx, psc, res.Decision == sdktrace.RecordAndSample
 }
 
 // unsampled returns ctx with a non-recording span for a request the
 // sampler left out: its trace id is the parent's or the one picked by
 // headSample, its span id new. This is what the SDK's Start would return
-// for a dropped span, without asking the sampler again.
-func unsampled(ctx context.Context, st *state) (context.Context, trace.SpanContext) {
-	parent := trace.SpanContextFromContext(ctx)
+// for a dropped span, without asking the sampler again. The request's
+// state is the span, which saves an allocation.
+func unsampled(ctx context.Context, parent trace.SpanContext, st *state) (context.Context, trace.SpanContext) {
 	cfg := trace.SpanContextConfig{TraceID: st.traceID, SpanID: newSpanID()}
 	if parent.IsValid() {
 		cfg.TraceID, cfg.TraceState = parent.TraceID(), parent.TraceState()
 	}
-	sc := trace.NewSpanContext(cfg)
-	return trace.ContextWithSpanContext(ctx, sc), sc
+	st.span = trace.NewSpanContext(cfg)
+	return trace.ContextWithSpan(ctx, (*stateSpan)(st)), st.span
 }
+
+// stateSpan is a request's state seen as its non-recording server span.
+type stateSpan state
+
+func (s *stateSpan) SpanContext() trace.SpanContext { return s.span }
+
+// The rest of trace.Span does nothing: the span is not recorded.
+func (s *stateSpan) IsRecording() bool                       { return false }
+func (s *stateSpan) End(...trace.SpanEndOption)              {}
+func (s *stateSpan) AddEvent(string, ...trace.EventOption)   {}
+func (s *stateSpan) AddLink(trace.Link)                      {}
+func (s *stateSpan) RecordError(error, ...trace.EventOption) {}
+func (s *stateSpan) SetStatus(codes.Code, string)            {}
+func (s *stateSpan) SetName(string)                          {}
+func (s *stateSpan) SetAttributes(...attribute.KeyValue)     {}
+func (s *stateSpan) TracerProvider() trace.TracerProvider    { return noop.NewTracerProvider() }

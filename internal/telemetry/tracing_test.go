@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -178,5 +179,27 @@ func TestSamplerFromEnv(t *testing.T) {
 		if !strings.HasPrefix(s.Description(), tt.want) {
 			t.Errorf("sampler %s, want %s...", s.Description(), tt.want)
 		}
+	}
+}
+
+// TestNoExporterNoSampling: without an exporter new traces are not
+// sampled (no span would be received) but get trace ids; a caller's
+// sampled trace is still followed.
+func TestNoExporterNoSampling(t *testing.T) {
+	tr, err := NewTracing(context.Background(), TracingConfig{SampleRatio: 1, Getenv: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, parent, sampled := tr.headSample(context.Background(), http.Header{}, &state{})
+	if sampled || parent.IsValid() {
+		t.Errorf("new trace without an exporter: sampled %v", sampled)
+	}
+	_, span := tr.Tracer().Start(ctx, "root")
+	if span.IsRecording() || !span.SpanContext().TraceID().IsValid() {
+		t.Errorf("root span recording %v, trace id %v; want not recording, with an id", span.IsRecording(), span.SpanContext().TraceID())
+	}
+	h := http.Header{"Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
+	if _, _, sampled := tr.headSample(context.Background(), h, &state{}); !sampled {
+		t.Error("a sampled caller's trace is not followed without an exporter")
 	}
 }
