@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -219,6 +220,12 @@ func (o *observability) registerPools(b *backend) {
 			err = o.metrics.RegisterDBPool("postgres", func() telemetry.DBPoolStats { return telemetry.PgxPoolStats(p.Stat()) })
 		case interface{ PoolStats() *goredis.PoolStats }:
 			err = o.registerRedis(p)
+		case interface {
+			PoolStats() (sql.DBStats, sql.DBStats)
+		}:
+			err = errors.Join(
+				o.metrics.RegisterDBPool("sqlite-write", func() telemetry.DBPoolStats { w, _ := p.PoolStats(); return telemetry.SQLPoolStats(w) }),
+				o.metrics.RegisterDBPool("sqlite-read", func() telemetry.DBPoolStats { _, r := p.PoolStats(); return telemetry.SQLPoolStats(r) }))
 		}
 		if err != nil {
 			o.log.Warn("pool metrics", "err", err)
