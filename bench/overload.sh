@@ -52,6 +52,31 @@ up() {
 	wait_http "$TARGET/readyz"
 }
 
+# edge_p99: the p99 of admitted (non-5xx) requests as the server's edge
+# measured them (the SLO's own SLI), interpolated within the classic
+# buckets of brisk_http_request_duration_seconds, in ms.
+edge_p99() {
+	curl -fsS "$TARGET/metrics" | python3 -c '
+import re, sys
+cum = {}
+for line in sys.stdin:
+    m = re.match(r"brisk_http_request_duration_seconds_bucket\{(.*)\} (\S+)", line)
+    if not m or "status_class=\"5xx\"" in m.group(1):
+        continue
+    le = re.search(r"le=\"([^\"]+)\"", m.group(1)).group(1)
+    cum[float(le)] = cum.get(float(le), 0) + float(m.group(2))
+bounds = sorted(cum)
+total = cum[bounds[-1]]
+target, prev_b, prev_c = 0.99 * total, 0.0, 0.0
+for b in bounds:
+    if cum[b] >= target:
+        if b == float("inf"):
+            print("> %.0f" % (prev_b * 1000)); break
+        print("%.0f" % (1000 * (prev_b + (b - prev_b) * (target - prev_c) / max(1, cum[b] - prev_c)))); break
+    prev_b, prev_c = b, cum[b]
+'
+}
+
 # load RATE DURATION REPORT: one shop run.
 load() {
 	$LOAD "$W/brisk" load --target "$TARGET" --scenario shop --rate "$1" --duration "$2" \
@@ -86,4 +111,5 @@ for limit in adaptive off; do
 	load "$offered" "$DUR" "$OUT/overload-$limit.json"
 	echo "limit $limit:"
 	go run bench/overload/summarize.go -capacity "$capacity" -slo "$SLO" "$OUT/overload-$limit.json" | sed 's/^/  /'
+	echo "  admitted p99 at the server's edge (queueing in the client and the kernel excluded): $(edge_p99) ms"
 done

@@ -91,7 +91,8 @@ func runCapacity(ctx context.Context, args []string, getenv func(string) string,
 		return exitError{code: 1, err: err}
 	}
 	fmt.Fprintf(stdout, "\none instance: %.0f/s within the SLO, %.0f/s flat out\n", plan.PerInstance, plan.Saturation)
-	fmt.Fprintf(stdout, "operating point (headroom %.0f%%): %.0f/s per pod, p95 %s there\n", plan.Headroom*100, plan.TargetRPS, fmtMS(plan.TargetP95))
+	fmt.Fprintf(stdout, "operating point (headroom %.0f%%): %.0f/s per pod; p95 at light load %s, at capacity %s\n",
+		plan.Headroom*100, plan.TargetRPS, fmtMS(plan.LightLoadP95), fmtMS(one.P95At(plan.PerInstance)))
 	fmt.Fprintln(stdout, "\nreplicas for a target rate:")
 	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "rate/s\tat SLO\twith headroom\tsurvives a zone (of %d)\tdeploy\t\n", *zones)
@@ -101,7 +102,7 @@ func runCapacity(ctx context.Context, args []string, getenv func(string) string,
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nHPA targets (deploy/k8s/base/api-hpa.yaml):\n  p95 (Pods metric brisk_http_request_duration_seconds_p95): averageValue %dm\n"+
-		"  CPU utilization: %d%% (of the pod's saturation at the operating point)\n  minReplicas %d\n",
+		"  CPU utilization: %d%% (the headroom: a pod at its SLO capacity counts as busy)\n  minReplicas %d\n",
 		max(1, plan.TargetP95.Milliseconds()), plan.TargetCPU, max(int(plan.MinReplicas), *minR))
 
 	h := capacity.HPA{Min: max(int(plan.MinReplicas), *minR), Max: *maxR, TargetP95: plan.TargetP95, TargetCPU: int(plan.TargetCPU),

@@ -29,8 +29,10 @@ func TestCapacityAt(t *testing.T) {
 	}{
 		{"measured curve", curve, 800, true},
 		{"unsorted", Curve{curve[3], curve[0], curve[4], curve[1]}, 800, true},
-		{"dip ends the range", Curve{curve[0], {Offered: 300, Achieved: 300, P99: 500 * ms}, curve[2]}, 200, true},
+		{"one dip is noise", Curve{curve[0], {Offered: 300, Achieved: 300, P99: 500 * ms}, curve[2]}, 600, true},
+		{"two dips end the range", Curve{curve[0], {Offered: 300, Achieved: 300, P99: 500 * ms}, {Offered: 350, Achieved: 350, P99: 500 * ms}, curve[2]}, 200, true},
 		{"falls behind the offered rate", Curve{curve[0], {Offered: 400, Achieved: 300, P99: 10 * ms}}, 200, true},
+		{"Poisson shortfall is not falling behind", Curve{curve[0], {Offered: 400, Achieved: 380, P99: 10 * ms}}, 400, true},
 		{"nothing meets it", Curve{curve[4]}, 0, false},
 	}
 	for _, tt := range tests {
@@ -72,11 +74,15 @@ func TestNewPlan(t *testing.T) {
 	if p.PerInstance != 800 || p.TargetRPS != 560 || p.Saturation != 900 {
 		t.Errorf("plan: per instance %v, target %v/s, saturation %v; want 800, 560, 900", p.PerInstance, p.TargetRPS, p.Saturation)
 	}
-	if p.TargetCPU != 62 { // 560 / 900
-		t.Errorf("TargetCPU = %d, want 62", p.TargetCPU)
+	if p.TargetCPU != 70 {
+		t.Errorf("TargetCPU = %d, want 70 (the headroom)", p.TargetCPU)
 	}
-	if p.TargetP95 <= 6*ms || p.TargetP95 >= 8*ms {
-		t.Errorf("TargetP95 = %v, want between the 400/s and 600/s steps", p.TargetP95)
+	if p.TargetP95 != 30*ms { // p95 at 800/s; twice the light-load 5ms is less
+		t.Errorf("TargetP95 = %v, want 30ms (the p95 at capacity)", p.TargetP95)
+	}
+	flat := Curve{{Offered: 100, Achieved: 100, P95: 10 * ms, P99: 20 * ms}, {Offered: 200, Achieved: 200, P95: 11 * ms, P99: 22 * ms}}
+	if p, _ := NewPlan(flat, Config{SLO: slo}); p.TargetP95 != 20*ms {
+		t.Errorf("flat curve: TargetP95 = %v, want twice the light-load p95 (20ms)", p.TargetP95)
 	}
 	want := []Replicas{
 		{Rate: 1000, AtSLO: 2, WithHeadroom: 2, ZoneTolerant: 3, Zones: 3},
@@ -93,7 +99,7 @@ func TestNewPlan(t *testing.T) {
 	}
 }
 
-var hpa = HPA{Min: 3, Max: 60, TargetP95: 8 * ms, TargetCPU: 62}
+var hpa = HPA{Min: 3, Max: 60, TargetP95: 30 * ms, TargetCPU: 70}
 
 func TestSimulateSteady(t *testing.T) {
 	r := Simulate(curve, slo, hpa, func(time.Duration) float64 { return 1000 }, time.Hour, 560)
@@ -210,6 +216,11 @@ func TestBlackFriday(t *testing.T) {
 		sb.String(), r.OverSLO, r.PeakReplicas, r.PodHours, r.StaticReplicas, r.StaticPodHours)
 	if r.PodHours >= r.StaticPodHours {
 		t.Errorf("autoscaling used %.0f pod-hours, a static peak fleet %.0f: want fewer", r.PodHours, r.StaticPodHours)
+	}
+	// After the sale the fleet shrinks back: latency on its flat part must
+	// not pin the replica count at the peak's.
+	if last := r.Ticks[len(r.Ticks)-1]; last.Replicas > 2*int(last.Rate/560)+hpa.Min {
+		t.Errorf("at the end of the day %d replicas serve %.0f/s: not scaled down", last.Replicas, last.Rate)
 	}
 	if r.OverSLO > 10*time.Minute {
 		t.Errorf("over the SLO for %v on Black Friday, want under 10 minutes", r.OverSLO)

@@ -129,6 +129,12 @@ type Result struct {
 // slo. staticPerPod sizes the fixed fleet it is compared with.
 func Simulate(c Curve, slo SLO, h HPA, tr Traffic, length time.Duration, staticPerPod float64) Result {
 	h = h.withDefaults()
+	// CPU utilization is modelled as the share of a pod's SLO capacity in
+	// use (the instance is CPU-bound, and busy at that rate).
+	capAtSLO, ok := c.CapacityAt(slo)
+	if !ok {
+		capAtSLO = c.Saturation()
+	}
 	type pod struct{ start time.Duration }
 	var pods []pod
 	for range h.Min {
@@ -181,7 +187,7 @@ func Simulate(c Curve, slo SLO, h HPA, tr Traffic, length time.Duration, staticP
 			recs = append(recs, want(float64(c.P95At(lagged))/float64(h.TargetP95)))
 		}
 		if h.TargetCPU > 0 {
-			util := 100 * min(1, lagged/c.Saturation())
+			util := 100 * min(1, lagged/capAtSLO)
 			recs = append(recs, want(util/float64(h.TargetCPU)))
 		}
 		if len(recs) > 0 {
