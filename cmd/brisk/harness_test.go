@@ -226,8 +226,6 @@ func startUp(t *testing.T, extra ...string) (*proc, *client, string) {
 	return p, newClient(t, base), dir
 }
 
-func idemKey(parts ...any) string { return fmt.Sprint(parts...) }
-
 // runOnce runs a command that finishes by itself (seed, migrate) and
 // returns its stdout; an error fails the test.
 func runOnce(t *testing.T, args ...string) string {

@@ -78,7 +78,7 @@ type Traffic func(t time.Duration) float64
 func BlackFriday(base, peak float64) Traffic {
 	return func(t time.Duration) float64 {
 		h := t.Hours()
-		r := base
+		var r float64
 		switch {
 		case h < 6:
 			r = base * (0.3 + 0.7*h/6)

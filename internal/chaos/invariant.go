@@ -79,10 +79,14 @@ func Check(s Snapshot, pendingBound time.Duration) []Violation {
 	for _, o := range s.Orders {
 		orders[o.ID] = o
 		k := checkout.PaymentKey(o.UserID, o.IdempotencyKey)
-		if prev, dup := byKey[k]; dup {
+		// An order released before its payment was sent (breaker open)
+		// forgot its key, so a retry may own a later order with it.
+		released := o.Status == checkout.StatusFailed && o.FailureReason == checkout.ReasonNotSent
+		if prev, dup := byKey[k]; dup && !released {
 			add(OneOrderPerKey, "key %s has orders %s and %s", k, prev.ID, o.ID)
+		} else if !released {
+			byKey[k] = o
 		}
-		byKey[k] = o
 		for _, l := range o.Lines {
 			switch o.Status {
 			case checkout.StatusPaid:

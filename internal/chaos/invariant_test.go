@@ -57,6 +57,11 @@ func TestCheck(t *testing.T) {
 		{"double charge", func(s *Snapshot) {
 			s.Charges = append(s.Charges, Charge{ID: "p9", Key: checkout.PaymentKey(1, "k1"), Status: checkout.PaymentAuthorized})
 		}, []string{OneChargePerKey}},
+		{"a released order and its retry share a key", func(s *Snapshot) {
+			o := order("o0", 1, "k1", checkout.StatusFailed, "", 2, 1)
+			o.FailureReason = checkout.ReasonNotSent
+			s.Orders = append([]checkout.Order{o}, s.Orders...)
+		}, nil},
 		{"two orders for one key", func(s *Snapshot) {
 			s.Orders = append(s.Orders, order("o5", 1, "k1", checkout.StatusFailed, "", 2, 1))
 		}, []string{OneOrderPerKey}},

@@ -1,3 +1,5 @@
+//lint:file-ignore ST1012 the kinds read as derrors.NotFound, derrors.Invalid (as in pkgsite's derrors), not ErrFoo
+
 // Package derrors defines the few kinds of error the domain reports. Each
 // transport (HTTP, gRPC) maps a kind to its own status in one table.
 package derrors
