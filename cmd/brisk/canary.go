@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -29,26 +27,9 @@ examples:
       --rate 500 --duration 60s --scenario shop --out-dir canary-reports
   brisk canary --baseline-report base.json --canary-report canary.json`
 
-// canaryEnvName is the environment variable that backs a canary flag:
-// "rate" -> BRISK_CANARY_RATE.
-func canaryEnvName(flagName string) string {
-	return "BRISK_CANARY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 // runCanary is `brisk canary`.
 func runCanary(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("brisk canary", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: brisk canary [flags]\n\n%s\n\nflags (each also read from the environment variable shown):\n", canarySummary)
-		fs.VisitAll(func(f *flag.Flag) {
-			def := ""
-			if f.DefValue != "" {
-				def = fmt.Sprintf(" (default %s)", f.DefValue)
-			}
-			fmt.Fprintf(stderr, "  -%s  [%s]\n    \t%s%s\n", f.Name, canaryEnvName(f.Name), f.Usage, def)
-		})
-	}
+	fs := newFlagSetEnv("canary", canarySummary, stderr, "BRISK_CANARY_")
 	baseline := fs.String("baseline", "", "base URL of the baseline deployment")
 	canaryURL := fs.String("canary", "", "base URL of the canary deployment")
 	baseReport := fs.String("baseline-report", "", "judge this saved load report (brisk load --out) instead of running")
@@ -71,30 +52,8 @@ func runCanary(ctx context.Context, args []string, getenv func(string) string, s
 	fs.Float64Var(&cfg.ErrorSlack, "error-slack", 0.001, "error-rate increase tolerated, as a fraction (0.001: 0.1 points)")
 	fs.Int64Var(&cfg.MinRequests, "min-requests", 200, "fewest requests per side for an endpoint to be judged (and for any verdict)")
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError("canary: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return usageError("canary: unexpected argument %q", fs.Arg(0))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
-			return
-		}
-		if v := getenv(canaryEnvName(f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = usageError("canary: %s=%q: %v", canaryEnvName(f.Name), v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
+	if err := parseFlagsEnv(fs, args, getenv, "BRISK_CANARY_"); err != nil {
+		return err
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError("canary: %v", err)

@@ -10,8 +10,15 @@ import (
 	"strings"
 )
 
-// newFlagSet returns a FlagSet for a subcommand whose usage text goes to w.
+// newFlagSet returns a FlagSet for a subcommand whose usage text goes to
+// w; its flags are backed by BRISK_* environment variables.
 func newFlagSet(name, summary string, w io.Writer) *flag.FlagSet {
+	return newFlagSetEnv(name, summary, w, "BRISK_")
+}
+
+// newFlagSetEnv is newFlagSet with another environment prefix
+// (BRISK_LOAD_ for brisk load, whose flags would clash with the API's).
+func newFlagSetEnv(name, summary string, w io.Writer, prefix string) *flag.FlagSet {
 	fs := flag.NewFlagSet("brisk "+name, flag.ContinueOnError)
 	fs.SetOutput(w)
 	fs.Usage = func() {
@@ -21,21 +28,27 @@ func newFlagSet(name, summary string, w io.Writer) *flag.FlagSet {
 			if f.DefValue != "" && !isSecret(f.Name) {
 				def = fmt.Sprintf(" (default %s)", f.DefValue)
 			}
-			fmt.Fprintf(w, "  -%s  [%s]\n    \t%s%s\n", f.Name, envName(f.Name), f.Usage, def)
+			fmt.Fprintf(w, "  -%s  [%s]\n    \t%s%s\n", f.Name, envName(prefix, f.Name), f.Usage, def)
 		})
 	}
 	return fs
 }
 
-// envName is the environment variable that backs a flag: "payment-addr" -> BRISK_PAYMENT_ADDR.
-func envName(flagName string) string {
-	return "BRISK_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+// envName is the environment variable that backs a flag:
+// ("BRISK_", "payment-addr") -> BRISK_PAYMENT_ADDR.
+func envName(prefix, flagName string) string {
+	return prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // parseFlags parses args, then fills every flag not given on the command
 // line from its BRISK_* environment variable. -h prints usage and returns
 // errHelp, which the caller turns into a clean exit.
 func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	return parseFlagsEnv(fs, args, getenv, "BRISK_")
+}
+
+// parseFlagsEnv is parseFlags with another environment prefix.
+func parseFlagsEnv(fs *flag.FlagSet, args []string, getenv func(string) string, prefix string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
@@ -52,9 +65,9 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		if set[f.Name] || err != nil {
 			return
 		}
-		if v := getenv(envName(f.Name)); v != "" {
+		if v := getenv(envName(prefix, f.Name)); v != "" {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = usageError("%s=%q: %v", envName(f.Name), v, e)
+				err = usageError("%s=%q: %v", envName(prefix, f.Name), v, e)
 			}
 		}
 	})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,26 +25,9 @@ examples:
       --budget 'checkout:p99<200ms,errors<0.1%;product:p99<50ms' --out report.json
   brisk load --ramp 0:5000/30s,5000/60s --arrival poisson --compare baseline.json`
 
-// loadEnvName is the environment variable that backs a load flag:
-// "max-inflight" -> BRISK_LOAD_MAX_INFLIGHT.
-func loadEnvName(flagName string) string {
-	return "BRISK_LOAD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 // runLoad is `brisk load`.
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("brisk load", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: brisk load [flags]\n\n%s\n\nflags (each also read from the environment variable shown):\n", loadSummary)
-		fs.VisitAll(func(f *flag.Flag) {
-			def := ""
-			if f.DefValue != "" {
-				def = fmt.Sprintf(" (default %s)", f.DefValue)
-			}
-			fmt.Fprintf(stderr, "  -%s  [%s]\n    \t%s%s\n", f.Name, loadEnvName(f.Name), f.Usage, def)
-		})
-	}
+	fs := newFlagSetEnv("load", loadSummary, stderr, "BRISK_LOAD_")
 	target := fs.String("target", "http://127.0.0.1:8080", "base URL of the API under load")
 	rate := fs.Float64("rate", 100, "requests per second (constant profile)")
 	duration := fs.Duration("duration", 10*time.Second, "length of the constant profile")
@@ -67,32 +49,11 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	seed := fs.Uint64("seed", 0, "seed of the random choices (0: random)")
 	runID := fs.String("run-id", "", "name of the run in account emails and idempotency keys (default random)")
 
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError("load: %v", err)
+	if err := parseFlagsEnv(fs, args, getenv, "BRISK_LOAD_"); err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError("load: unexpected argument %q", fs.Arg(0))
-	}
-	set := map[string]bool{}
+	set := map[string]bool{} // given on the command line or in the environment
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
-			return
-		}
-		if v := getenv(loadEnvName(f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = usageError("load: %s=%q: %v", loadEnvName(f.Name), v, err)
-			}
-			set[f.Name] = true
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
 
 	cfg := load.Config{
 		Target:      *target,
