@@ -18,14 +18,10 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	paymentAddr := fs.String("payment-addr", "127.0.0.1:9090", "gRPC address of the payment service")
 	migrate := fs.Bool("migrate", false, "apply database migrations at start")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := parseFlags(fs, args, getenv); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := parseAndLog(fs, args, getenv, stderr, logLevel)
 	if err != nil {
 		return err
 	}
-	logConfig(log, fs)
 	obs, err := newObservability(ctx, &af.tel, "brisk-api", getenv, log)
 	if err != nil {
 		return err
@@ -77,14 +73,10 @@ func runPayment(ctx context.Context, args []string, getenv func(string) string, 
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	var tf telemetryFlags
 	tf.register(fs)
-	if err := parseFlags(fs, args, getenv); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := parseAndLog(fs, args, getenv, stderr, logLevel)
 	if err != nil {
 		return err
 	}
-	logConfig(log, fs)
 	obs, err := newObservability(ctx, &tf, "brisk-payment", getenv, log)
 	if err != nil {
 		return err

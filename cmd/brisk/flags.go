@@ -74,6 +74,20 @@ func parseFlagsEnv(fs *flag.FlagSet, args []string, getenv func(string) string, 
 	return err
 }
 
+// parseAndLog parses a server command's flags, builds its logger at
+// *level and logs the effective configuration (secrets masked).
+func parseAndLog(fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer, level *string) (*slog.Logger, error) {
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return nil, err
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return nil, err
+	}
+	logConfig(log, fs)
+	return log, nil
+}
+
 // errHelp reports that -h was given; run treats it as success.
 var errHelp = exitError{code: 0}
 

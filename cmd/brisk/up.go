@@ -87,14 +87,10 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	products := fs.Int("products", catalog.DefaultProducts, "products to seed into an empty catalog")
 	paymentListen := fs.String("payment-listen", "127.0.0.1:0", "gRPC listen address of the payment service (loopback)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := parseFlags(fs, args, getenv); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, *logLevel)
+	log, err := parseAndLog(fs, args, getenv, stderr, logLevel)
 	if err != nil {
 		return err
 	}
-	logConfig(log, fs)
 	obs, err := newObservability(ctx, &af.tel, "brisk", getenv, log)
 	if err != nil {
 		return err
