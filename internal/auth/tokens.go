@@ -172,7 +172,25 @@ func (f clockFunc) Now() time.Time { return f() }
 // Verify checks a token's signature (known key id, EdDSA only), issuer,
 // audience, expiry and not-before, and returns its claims. Every failure is
 // derrors.Unauthenticated.
+//
+// A token that verified is remembered (see verifiedTokens), so that the
+// next request with the same token skips the signature check; its time
+// claims are checked again on every use.
 func (t *Tokens) Verify(token string) (Claims, error) {
+	if c, ok := verifiedTokens.get(t, token); ok {
+		return c, nil
+	}
+	c, window, err := t.verify(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	verifiedTokens.put(t, token, c, window)
+	return c, nil
+}
+
+// verify is Verify without the cache; it also returns the window in which
+// the token's time claims pass.
+func (t *Tokens) verify(token string) (Claims, validity, error) {
 	tok, err := jwt.ParseString(token,
 		jwt.WithKeySet(t.Keys.public),
 		jwt.WithValidate(true),
@@ -183,17 +201,26 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 		jwt.WithRequiredClaim("exp"),
 	)
 	if err != nil {
-		return Claims{}, derrors.Wrap(derrors.Unauthenticated, err, "invalid or expired token")
+		return Claims{}, validity{}, derrors.Wrap(derrors.Unauthenticated, err, "invalid or expired token")
 	}
 	sub, _ := tok.Subject()
 	id, err := strconv.ParseInt(sub, 10, 64)
 	if err != nil || id <= 0 {
-		return Claims{}, derrors.New(derrors.Unauthenticated, "invalid token subject")
+		return Claims{}, validity{}, derrors.New(derrors.Unauthenticated, "invalid token subject")
 	}
 	var role string
 	if err := tok.Get("role", &role); err != nil || (Role(role) != RoleShopper && Role(role) != RoleAdmin) {
-		return Claims{}, derrors.New(derrors.Unauthenticated, "invalid token role")
+		return Claims{}, validity{}, derrors.New(derrors.Unauthenticated, "invalid token role")
 	}
 	exp, _ := tok.Expiration()
-	return Claims{UserID: id, Role: Role(role), Expiry: exp}, nil
+	// The window in which the validator above accepts the token's time
+	// claims: exp is required; iat and nbf bound it from below when present.
+	w := validity{until: exp.Add(t.Skew)}
+	if iat, ok := tok.IssuedAt(); ok {
+		w.from = iat.Add(-t.Skew)
+	}
+	if nbf, ok := tok.NotBefore(); ok && nbf.Add(-t.Skew).After(w.from) {
+		w.from = nbf.Add(-t.Skew)
+	}
+	return Claims{UserID: id, Role: Role(role), Expiry: exp}, w, nil
 }

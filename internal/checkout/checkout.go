@@ -2,7 +2,8 @@
 // idempotency key, without overselling, under concurrency, retries and
 // faults. It follows five steps:
 //
-//  1. look up the idempotency key (replay, mismatch or in flight);
+//  1. recognize a known idempotency key (replay, mismatch or in flight):
+//     step 2 refuses a recorded key, whose record then answers;
 //  2. in one transaction create the pending order, reserve stock with a
 //     conditional decrement per item in id order, and record the key;
 //  3. authorize the payment over gRPC with the same key and a deadline;
@@ -119,6 +120,17 @@ type Store interface {
 	Orders(ctx context.Context, userID int64, after string, limit int) ([]Order, error)
 	// Pending returns up to limit orders still pending that were created before cutoff, oldest first.
 	Pending(ctx context.Context, cutoff time.Time, limit int) ([]Order, error)
+}
+
+// PriceChecker is implemented by a Store whose Begin checks, in its
+// transaction, that every line's name and unit price are the product's
+// current ones, and otherwise fails with an error of kind derrors.Conflict
+// wrapping ErrPriceChanged, writing nothing. The service then prices from
+// a cache of products and lets Begin catch stale entries, which saves a
+// catalog read per checkout; with other stores it reads the catalog every
+// time.
+type PriceChecker interface {
+	ChecksPrices() bool
 }
 
 // Payments is the payment service as checkout uses it. Implemented by the

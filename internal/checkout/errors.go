@@ -6,6 +6,10 @@ import "errors"
 var (
 	ErrKeyExists  = errors.New("idempotency key already recorded")
 	ErrOutOfStock = errors.New("out of stock")
+	// ErrPriceChanged is wrapped (with derrors.Conflict) by the Begin of a
+	// PriceChecker store when a line's name or unit price is not the
+	// product's current one.
+	ErrPriceChanged = errors.New("product name or price changed")
 )
 
 // ErrNotSent is wrapped (with derrors.Unavailable) by a Payments error when

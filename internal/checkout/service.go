@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -68,6 +69,9 @@ type Service struct {
 
 	mu       sync.Mutex
 	inflight map[string]chan struct{} // user/key -> closed when this process finishes it
+
+	// prices is used when store is a PriceChecker (see there); nil otherwise.
+	prices *priceCache
 }
 
 // NewService returns a checkout service.
@@ -81,10 +85,14 @@ func NewService(store Store, cat catalog.Store, carts cart.Store, payments Payme
 	if cfg.PendingAfter <= cfg.PaymentTimeout {
 		cfg.PendingAfter = max(DefaultConfig.PendingAfter, 2*cfg.PaymentTimeout)
 	}
-	return &Service{
+	s := &Service{
 		store: store, catalog: cat, carts: carts, payments: payments, cfg: cfg, log: log,
 		now: time.Now, inflight: make(map[string]chan struct{}),
 	}
+	if pc, ok := store.(PriceChecker); ok && pc.ChecksPrices() {
+		s.prices = &priceCache{}
+	}
+	return s
 }
 
 // ValidateKey checks an Idempotency-Key header value: 1 to 255 visible ASCII characters.
@@ -159,24 +167,25 @@ func (s *Service) Checkout(ctx context.Context, userID int64, key string, req Re
 	if err != nil {
 		return Response{}, err
 	}
-	// Step 1: a known key is a replay, a mismatch or in flight.
-	rec, err := s.store.Record(ctx, userID, key)
-	switch {
-	case err == nil:
-		return s.existing(ctx, rec, hash, req)
-	case !errors.Is(err, derrors.NotFound):
-		return Response{}, fmt.Errorf("checkout: %w", err)
-	}
-
-	if s.cfg.PaymentGate != nil {
-		if err := s.cfg.PaymentGate(); err != nil {
-			return Response{}, err
-		}
-	}
+	// Step 1: a known key is a replay, a mismatch or in flight. A new key
+	// is the common case, so the key is not looked up first: Begin records
+	// it and reports a known one (ErrKeyExists, below). Only when this
+	// request cannot go on (payment gate closed, pricing failed, e.g. a
+	// cart already cleared by the first request) is the key looked up, so
+	// that a replay still gets its stored answer rather than that error.
 	fromCart := len(req.Items) == 0
-	lines, total, err := s.price(ctx, userID, req)
+	var (
+		lines []Line
+		total money.Money
+	)
+	if s.cfg.PaymentGate != nil {
+		err = s.cfg.PaymentGate()
+	}
+	if err == nil {
+		lines, total, err = s.price(ctx, userID, req, s.prices != nil)
+	}
 	if err != nil {
-		return Response{}, err
+		return s.storedOr(ctx, userID, key, hash, req, err)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -186,10 +195,23 @@ func (s *Service) Checkout(ctx context.Context, userID int64, key string, req Re
 	defer done()
 
 	// Step 2: pending order, reservation and key in one transaction.
-	rec, order, err := s.store.Begin(ctx, Begin{
+	begin := Begin{
 		OrderID: id.String(), UserID: userID, Key: key, RequestHash: hash,
 		Lines: lines, Total: total, Now: s.now().UTC(),
-	})
+	}
+	rec, order, err := s.store.Begin(ctx, begin)
+	for try := 0; errors.Is(err, ErrPriceChanged) && try < 3; try++ {
+		// Priced from a stale cache entry (or the price changed since):
+		// price again from the catalog.
+		s.prices.drop(begin.Lines)
+		if begin.Lines, begin.Total, err = s.price(ctx, userID, req, false); err != nil {
+			// E.g. the cart was cleared meanwhile by a request with the
+			// same key that went first: answer what it stored.
+			done()
+			return s.storedOr(ctx, userID, key, hash, req, err)
+		}
+		rec, order, err = s.store.Begin(ctx, begin)
+	}
 	if errors.Is(err, ErrKeyExists) {
 		done()
 		return s.existing(ctx, rec, hash, req)
@@ -209,9 +231,24 @@ func (s *Service) Checkout(ctx context.Context, userID int64, key string, req Re
 	return res, err
 }
 
+// storedOr answers a request that cannot go on with err: with the stored
+// answer of its key when there is one (a replay), else err.
+func (s *Service) storedOr(ctx context.Context, userID int64, key, hash string, req Request, err error) (Response, error) {
+	rec, rerr := s.store.Record(ctx, userID, key)
+	switch {
+	case rerr == nil:
+		return s.existing(ctx, rec, hash, req)
+	case !errors.Is(rerr, derrors.NotFound):
+		return Response{}, fmt.Errorf("checkout: %w", rerr)
+	}
+	return Response{}, err
+}
+
 // price resolves the lines of a request (its items or the user's cart) at
 // current catalog prices, sorted by product id.
-func (s *Service) price(ctx context.Context, userID int64, req Request) ([]Line, money.Money, error) {
+// With cached set, products are taken from the price cache when all are
+// there (see PriceChecker).
+func (s *Service) price(ctx context.Context, userID int64, req Request, cached bool) ([]Line, money.Money, error) {
 	items := req.Items
 	if len(items) == 0 {
 		stored, err := s.carts.Items(ctx, userID)
@@ -230,9 +267,21 @@ func (s *Service) price(ctx context.Context, userID int64, req Request) ([]Line,
 	for i, it := range items {
 		ids[i] = it.ProductID
 	}
-	products, err := s.catalog.Products(ctx, ids)
-	if err != nil {
-		return nil, money.Money{}, fmt.Errorf("checkout: price: %w", err)
+	var (
+		products map[int64]catalog.Product
+		ok       bool
+		err      error
+	)
+	if cached {
+		products, ok = s.prices.get(ids)
+	}
+	if !ok {
+		if products, err = s.catalog.Products(ctx, ids); err != nil {
+			return nil, money.Money{}, fmt.Errorf("checkout: price: %w", err)
+		}
+		if s.prices != nil {
+			s.prices.put(products)
+		}
 	}
 	lines := make([]Line, len(items))
 	var total money.Money
@@ -400,9 +449,26 @@ func (s *Service) release(ctx context.Context, order Order, cause error) (Respon
 // settle records a known payment outcome on the order.
 func (s *Service) settle(ctx context.Context, order Order, p Payment, requestID string) (Response, error) {
 	if p.Charged() {
-		o, err := s.store.Complete(ctx, order.ID, p.ID, func(o Order) Response { return orderResponse(o) }, s.now().UTC())
+		var (
+			made     bool
+			madeFor  Order
+			response Response
+		)
+		o, err := s.store.Complete(ctx, order.ID, p.ID, func(o Order) Response {
+			made, madeFor, response = true, o, orderResponse(o)
+			return response
+		}, s.now().UTC())
 		if err != nil {
 			return Response{}, fmt.Errorf("checkout: complete order %s: %w", order.ID, err)
+		}
+		// The response of a paid order is a function of the order alone
+		// (orderResponse), and a paid order never changes. So when the
+		// order Complete returns is the one this call made a response
+		// for, that response is the one stored on the key, whoever stored
+		// it (the store may have retried, and another actor may have
+		// finished first): no need to read it back.
+		if made && reflect.DeepEqual(madeFor, o) {
+			return response, nil
 		}
 		return s.stored(ctx, o)
 	}

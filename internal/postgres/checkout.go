@@ -16,19 +16,20 @@ import (
 	"github.com/briskhq/brisk/internal/money"
 )
 
-var _ checkout.Store = (*DB)(nil)
-
-// Sentinels that end a transaction early (it rolls back); never returned.
 var (
-	errKeyTaken  = errors.New("idempotency key taken")
-	errShortLine = errors.New("line short of stock")
+	_ checkout.Store        = (*DB)(nil)
+	_ checkout.PriceChecker = (*DB)(nil)
 )
+
+// ChecksPrices reports that Begin refuses a line whose name or unit price
+// is not the product's current one (see checkout.PriceChecker).
+func (db *DB) ChecksPrices() bool { return true }
 
 func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // Begin records the key, creates the pending order and reserves stock
 // for each line in product-id order, all in one transaction sent as one
-// pipelined batch. See checkout.Store for the outcomes.
+// pipelined batch: one round trip. See checkout.Store for the outcomes.
 func (db *DB) Begin(ctx context.Context, b checkout.Begin) (checkout.Record, checkout.Order, error) {
 	if len(b.Lines) == 0 {
 		return checkout.Record{}, checkout.Order{}, derrors.New(derrors.Invalid, "an order needs at least one line")
@@ -46,81 +47,90 @@ func (db *DB) Begin(ctx context.Context, b checkout.Begin) (checkout.Record, che
 	}
 	now := dbTime(b.Now)
 
-	var short int64 // product id of the first line short of stock
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		short = 0
-		batch := &pgx.Batch{}
+	// One round trip: the statements go as one pipelined batch outside an
+	// explicit transaction, so PostgreSQL runs them as one implicit
+	// transaction that commits at the batch's end or rolls back whole at
+	// the first error. Every way the checkout can fail therefore is an
+	// error of the statement concerned:
+	//   - the key is taken: unique violation of the key insert;
+	//   - a line is short of stock: the unconditional decrement violates
+	//     products_available_check (available >= 0). Under READ COMMITTED
+	//     the UPDATE waits for the row lock and recomputes on the newest
+	//     row version, so, as with a conditional WHERE available >= n,
+	//     stock cannot be oversold;
+	//   - the product does not exist, or the line's name or unit price is
+	//     not the product's current one (see checkout.PriceChecker): the
+	//     reservation updates no row, the line's product_id, taken from its
+	//     RETURNING, is NULL and violates order_lines.product_id NOT NULL.
+	// Rows are locked in product-id order (one statement per line, sent in
+	// that order) so that checkouts cannot deadlock.
+	batch := &pgx.Batch{}
+	batch.Queue(`
+		INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, response_status, created_at)
+		VALUES ($1, $2, $3, $4, 0, $5)`, b.UserID, b.Key, b.RequestHash, b.OrderID, now)
+	batch.Queue(`
+		INSERT INTO orders (id, user_id, status, total_amount, currency, idempotency_key, created_at, updated_at)
+		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $6)`,
+		b.OrderID, b.UserID, b.Total.Amount, b.Total.Currency, b.Key, now)
+	for _, l := range lines {
 		batch.Queue(`
-			INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, response_status, created_at)
-			VALUES ($1, $2, $3, $4, 0, $5)
-			ON CONFLICT DO NOTHING`, b.UserID, b.Key, b.RequestHash, b.OrderID, now)
-		batch.Queue(`
-			INSERT INTO orders (id, user_id, status, total_amount, currency, idempotency_key, created_at, updated_at)
-			VALUES ($1, $2, 'pending', $3, $4, $5, $6, $6)`,
-			b.OrderID, b.UserID, b.Total.Amount, b.Total.Currency, b.Key, now)
-		for _, l := range lines {
-			batch.Queue(`
+			WITH r AS (
 				UPDATE products SET available = available - $2, reserved = reserved + $2
-				WHERE id = $1 AND available >= $2`, l.ProductID, int64(l.Quantity))
-		}
-		ids, names, qty, amounts, currencies := lineArrays(lines)
-		batch.Queue(`
+				WHERE id = $1 AND name = $4 AND price_amount = $5 AND currency = $6 RETURNING id)
 			INSERT INTO order_lines (order_id, product_id, name, quantity, unit_amount, currency)
-			SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::int[], $5::bigint[], $6::text[])`,
-			b.OrderID, ids, names, qty, amounts, currencies)
-
-		// One round trip for all statements. When the key is taken the
-		// rest of the batch has run too, but it all rolls back; replays
-		// rarely get here, since the service looks the key up first.
-		br := tx.SendBatch(ctx, batch)
-		defer br.Close()
-		tag, err := br.Exec()
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return errKeyTaken
-		}
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		for _, l := range lines {
-			tag, err := br.Exec()
-			if err != nil {
+			VALUES ($3, (SELECT id FROM r), $4, $2, $5, $6)`,
+			l.ProductID, int64(l.Quantity), b.OrderID, l.Name, l.UnitPrice.Amount, l.UnitPrice.Currency)
+	}
+	const firstLine = 2 // index in the batch of the first line's statement
+	failed := -1        // index in the batch of the statement that failed
+	err := db.retry.run(ctx, func() error {
+		failed = -1
+		br := db.pool.SendBatch(ctx, batch)
+		for i := range batch.Len() {
+			if _, err := br.Exec(); err != nil {
+				failed = i
+				br.Close()
 				return err
 			}
-			if tag.RowsAffected() == 0 {
-				short = l.ProductID
-				return errShortLine
-			}
-		}
-		if _, err := br.Exec(); err != nil {
-			return err
 		}
 		return br.Close()
 	})
+	code := pgCode(err)
 	switch {
-	case errors.Is(err, errKeyTaken):
+	case err == nil:
+	case failed == 0 && code == codeUniqueViolation:
 		rec, rerr := db.Record(ctx, b.UserID, b.Key)
 		if rerr != nil {
 			return checkout.Record{}, checkout.Order{}, fmt.Errorf("begin checkout: %w", rerr)
 		}
 		return rec, checkout.Order{}, derrors.Wrap(derrors.Conflict, checkout.ErrKeyExists, "idempotency key already used")
-	case errors.Is(err, errShortLine):
-		var avail int64
-		serr := db.pool.QueryRow(ctx, `SELECT available FROM products WHERE id = $1`, short).Scan(&avail)
+	case failed >= firstLine && (code == codeCheckViolation || code == codeNotNullViolation):
+		l := lines[failed-firstLine]
+		short := l.ProductID
+		var (
+			avail int64
+			cur   checkout.Line
+		)
+		serr := db.pool.QueryRow(ctx, `SELECT available, name, price_amount, currency FROM products WHERE id = $1`, short).
+			Scan(&avail, &cur.Name, &cur.UnitPrice.Amount, &cur.UnitPrice.Currency)
 		if errors.Is(serr, pgx.ErrNoRows) {
 			return checkout.Record{}, checkout.Order{}, derrors.New(derrors.NotFound, "product %d not found", short)
 		}
 		if serr != nil {
 			return checkout.Record{}, checkout.Order{}, wrapErr("begin checkout", serr)
 		}
+		if code == codeNotNullViolation {
+			// The row exists, so it was the name or price that did not match.
+			return checkout.Record{}, checkout.Order{}, derrors.Wrap(derrors.Conflict,
+				fmt.Errorf("product %d: %w", short, checkout.ErrPriceChanged),
+				fmt.Sprintf("the price of product %d changed; check out again", short))
+		}
 		return checkout.Record{}, checkout.Order{}, derrors.Wrap(derrors.Conflict,
 			fmt.Errorf("product %d: %w", short, checkout.ErrOutOfStock),
 			fmt.Sprintf("product %d is out of stock (%d available)", short, avail))
-	case pgCode(err) == codeUniqueViolation:
+	case code == codeUniqueViolation:
 		return checkout.Record{}, checkout.Order{}, derrors.Wrap(derrors.Conflict, err, "order already exists")
-	case err != nil:
+	default:
 		return checkout.Record{}, checkout.Order{}, wrapErr("begin checkout", err)
 	}
 	rec := checkout.Record{
@@ -130,18 +140,8 @@ func (db *DB) Begin(ctx context.Context, b checkout.Begin) (checkout.Record, che
 		ID: b.OrderID, UserID: b.UserID, Status: checkout.StatusPending, Lines: lines, Total: b.Total,
 		IdempotencyKey: b.Key, CreatedAt: now, UpdatedAt: now,
 	}
+	db.begun.put(o)
 	return rec, o, nil
-}
-
-func lineArrays(lines []checkout.Line) (ids []int64, names []string, qty []int32, amounts []int64, currencies []string) {
-	for _, l := range lines {
-		ids = append(ids, l.ProductID)
-		names = append(names, l.Name)
-		qty = append(qty, int32(l.Quantity))
-		amounts = append(amounts, l.UnitPrice.Amount)
-		currencies = append(currencies, l.UnitPrice.Currency)
-	}
-	return
 }
 
 // Record returns the idempotency record of (userID, key), or derrors.NotFound.
@@ -204,86 +204,38 @@ type outboxEvent struct {
 	At            time.Time       `json:"at"`
 }
 
+// finish runs in two round trips: the first opens the transaction, moves
+// the order out of pending (locking its row) and reads its lines; the
+// second moves the stock, stores the response, queues the outbox event and
+// commits. pgx's transaction helpers would add a round trip each for BEGIN
+// and COMMIT, so the transaction is driven by hand on one pooled
+// connection: any error rolls it back, and a connection released in a
+// transaction (a failed ROLLBACK) is closed by the pool, which aborts it.
 func (db *DB) finish(ctx context.Context, orderID string, f finish, resp func(checkout.Order) checkout.Response, now time.Time) (checkout.Order, error) {
 	now = dbTime(now)
+	if o, ok := db.begun.take(orderID); ok {
+		out, err := db.finishBegun(ctx, o, f, resp, now)
+		if !errors.Is(err, errNotPending) {
+			return out, err
+		}
+		// Finished by another actor meanwhile: the slow path reads it.
+	}
 	var out checkout.Order
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		// The order row is locked first, then products in id order (the
-		// lines' order), the same order Begin uses.
-		batch := &pgx.Batch{}
-		batch.Queue(`
-			UPDATE orders SET status = $2, payment_id = $3, failure_reason = $4, updated_at = $5
-			WHERE id = $1 AND status = 'pending'
-			RETURNING `+orderCols, orderID, string(f.status), f.paymentID, f.reason, now)
-		batch.Queue(`SELECT `+lineCols+` FROM order_lines WHERE order_id = $1 ORDER BY product_id`, orderID)
-		br := tx.SendBatch(ctx, batch)
-		o, err := scanOrder(br.QueryRow())
-		finished := errors.Is(err, pgx.ErrNoRows)
-		if err != nil && !finished {
-			br.Close()
-			return err
-		}
-		rows, err := br.Query()
-		if err != nil {
-			br.Close()
-			return err
-		}
-		lines, err := pgx.CollectRows(rows, scanLine)
-		if err != nil {
-			br.Close()
-			return err
-		}
-		if err := br.Close(); err != nil {
-			return err
-		}
-		if finished {
-			// Someone else finished (or never created) the order: change nothing.
-			o, err = scanOrder(tx.QueryRow(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`, orderID))
-			if errors.Is(err, pgx.ErrNoRows) {
-				return derrors.New(derrors.NotFound, "order %s not found", orderID)
-			}
-			if err != nil {
-				return err
-			}
-			o.Lines = lines
-			out = o
-			return nil
-		}
-		o.Lines = lines
-
-		ev, err := json.Marshal(outboxEvent{
-			OrderID: o.ID, UserID: o.UserID, Status: o.Status, Total: o.Total,
-			PaymentID: o.PaymentID, FailureReason: o.FailureReason, At: now,
-		})
+	err := db.retry.run(ctx, func() error {
+		c, err := db.pool.Acquire(ctx)
 		if err != nil {
 			return err
 		}
-		batch = &pgx.Batch{}
-		for _, l := range lines {
-			batch.Queue(f.stockSQL, l.ProductID, int64(l.Quantity))
+		defer c.Release()
+		out, err = db.finishTx(ctx, c.Conn(), orderID, f, resp, now)
+		if err != nil && c.Conn().PgConn().TxStatus() != 'I' {
+			// Roll back before the connection goes back to the pool (or
+			// before a retry); if this fails too, Release closes it.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			c.Exec(rctx, "ROLLBACK")
+			cancel()
 		}
-		if resp != nil {
-			r := resp(o)
-			batch.Queue(`UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2`,
-				o.UserID, o.IdempotencyKey, r.Status, r.Body)
-		}
-		batch.Queue(`INSERT INTO outbox (topic, payload, created_at) VALUES ($1, $2, $3)`, f.topic, string(ev), now)
-		br = tx.SendBatch(ctx, batch)
-		defer br.Close()
-		for _, l := range lines {
-			tag, err := br.Exec()
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() != 1 {
-				return fmt.Errorf("product %d of order %s is missing", l.ProductID, orderID)
-			}
-		}
-		if err := br.Close(); err != nil {
-			return err
-		}
-		out = o
-		return nil
+		return err
 	})
 	if pgCode(err) == codeCheckViolation {
 		// reserved would go negative: the stock books disagree with the order.
@@ -293,6 +245,179 @@ func (db *DB) finish(ctx context.Context, orderID string, f finish, resp func(ch
 		return checkout.Order{}, wrapErr(f.op, err)
 	}
 	return out, nil
+}
+
+// errNotPending ends finishBegun when the order is no longer pending.
+var errNotPending = errors.New("order no longer pending")
+
+// finishBegun is finish for an order this process began (o, as Begin
+// wrote it): one round trip. The order's final state is known in advance
+// (o with the new status, payment id, reason and time), so the response
+// and the outbox event are made first and every statement goes in one
+// batch, which PostgreSQL runs as one implicit transaction. Its first
+// statement moves the order out of pending and fails (division by zero)
+// when the order is not pending any more, which rolls the whole batch
+// back; errNotPending is then returned and nothing was changed.
+func (db *DB) finishBegun(ctx context.Context, o checkout.Order, f finish, resp func(checkout.Order) checkout.Response, now time.Time) (checkout.Order, error) {
+	o.Status, o.PaymentID, o.FailureReason, o.UpdatedAt = f.status, f.paymentID, f.reason, now
+	ev, err := json.Marshal(outboxEvent{
+		OrderID: o.ID, UserID: o.UserID, Status: o.Status, Total: o.Total,
+		PaymentID: o.PaymentID, FailureReason: o.FailureReason, At: now,
+	})
+	if err != nil {
+		return checkout.Order{}, err
+	}
+	batch := &pgx.Batch{}
+	// The order row is locked first, then products in id order (the
+	// lines' order), the same order Begin uses.
+	batch.Queue(`
+		WITH o AS (
+			UPDATE orders SET status = $2, payment_id = $3, failure_reason = $4, updated_at = $5
+			WHERE id = $1 AND status = 'pending' RETURNING id)
+		SELECT 1 / count(*) FROM o`, o.ID, string(f.status), f.paymentID, f.reason, now)
+	for _, l := range o.Lines {
+		batch.Queue(stockMove(f.stockSQL), l.ProductID, int64(l.Quantity))
+	}
+	if resp != nil {
+		r := resp(o)
+		batch.Queue(`UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2`,
+			o.UserID, o.IdempotencyKey, r.Status, r.Body)
+	}
+	batch.Queue(`INSERT INTO outbox (topic, payload, created_at) VALUES ($1, $2, $3)`, f.topic, string(ev), now)
+	failed := -1
+	err = db.retry.run(ctx, func() error {
+		failed = -1
+		br := db.pool.SendBatch(ctx, batch)
+		for i := range batch.Len() {
+			if _, err := br.Exec(); err != nil {
+				failed = i
+				br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	})
+	switch {
+	case err == nil:
+		return o, nil
+	case failed == 0 && pgCode(err) == codeDivisionByZero:
+		return checkout.Order{}, errNotPending
+	case failed >= 1 && failed <= len(o.Lines) && pgCode(err) == codeDivisionByZero:
+		return checkout.Order{}, wrapErr(f.op, fmt.Errorf("product %d of order %s is missing", o.Lines[failed-1].ProductID, o.ID))
+	case pgCode(err) == codeCheckViolation:
+		return checkout.Order{}, fmt.Errorf("%s %s: stock accounting broken: %w", f.op, o.ID, err)
+	}
+	return checkout.Order{}, wrapErr(f.op, err)
+}
+
+// codeDivisionByZero is the SQLSTATE of the guard in stockMove: division by
+// zero, raised when the product row of a line is gone.
+const codeDivisionByZero = "22012"
+
+// stockMove wraps one product's stock move (f.stockSQL, an UPDATE by id)
+// so that it fails, aborting the transaction before its COMMIT (sent in
+// the same batch), when it updates no row.
+func stockMove(update string) string {
+	return `WITH m AS (` + update + ` RETURNING id) SELECT 1 / count(*) FROM m`
+}
+
+func (db *DB) finishTx(ctx context.Context, conn *pgx.Conn, orderID string, f finish, resp func(checkout.Order) checkout.Response, now time.Time) (checkout.Order, error) {
+	// The order row is locked first, then products in id order (the
+	// lines' order), the same order Begin uses.
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
+	batch.Queue(`
+		UPDATE orders SET status = $2, payment_id = $3, failure_reason = $4, updated_at = $5
+		WHERE id = $1 AND status = 'pending'
+		RETURNING `+orderCols, orderID, string(f.status), f.paymentID, f.reason, now)
+	batch.Queue(`SELECT `+lineCols+` FROM order_lines WHERE order_id = $1 ORDER BY product_id`, orderID)
+	br := conn.SendBatch(ctx, batch)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return checkout.Order{}, err
+	}
+	o, err := scanOrder(br.QueryRow())
+	finished := errors.Is(err, pgx.ErrNoRows)
+	if err != nil && !finished {
+		br.Close()
+		return checkout.Order{}, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return checkout.Order{}, err
+	}
+	lines, err := pgx.CollectRows(rows, scanLine)
+	if err != nil {
+		br.Close()
+		return checkout.Order{}, err
+	}
+	if err := br.Close(); err != nil {
+		return checkout.Order{}, err
+	}
+	if finished {
+		// Someone else finished (or never created) the order: change nothing.
+		o, err = scanOrder(conn.QueryRow(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`, orderID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return checkout.Order{}, derrors.New(derrors.NotFound, "order %s not found", orderID)
+		}
+		if err != nil {
+			return checkout.Order{}, err
+		}
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			return checkout.Order{}, err
+		}
+		o.Lines = lines
+		return o, nil
+	}
+	o.Lines = lines
+
+	ev, err := json.Marshal(outboxEvent{
+		OrderID: o.ID, UserID: o.UserID, Status: o.Status, Total: o.Total,
+		PaymentID: o.PaymentID, FailureReason: o.FailureReason, At: now,
+	})
+	if err != nil {
+		return checkout.Order{}, err
+	}
+	batch = &pgx.Batch{}
+	for _, l := range lines {
+		batch.Queue(stockMove(f.stockSQL), l.ProductID, int64(l.Quantity))
+	}
+	if resp != nil {
+		r := resp(o)
+		batch.Queue(`UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2`,
+			o.UserID, o.IdempotencyKey, r.Status, r.Body)
+	}
+	batch.Queue(`INSERT INTO outbox (topic, payload, created_at) VALUES ($1, $2, $3)`, f.topic, string(ev), now)
+	// After an error PostgreSQL skips the rest of the batch, COMMIT
+	// included, and the caller rolls back.
+	batch.Queue(`COMMIT`)
+	br = conn.SendBatch(ctx, batch)
+	defer br.Close()
+	for _, l := range lines {
+		if _, err := br.Exec(); err != nil {
+			if pgCode(err) == codeDivisionByZero {
+				return checkout.Order{}, fmt.Errorf("product %d of order %s is missing", l.ProductID, orderID)
+			}
+			return checkout.Order{}, err
+		}
+	}
+	for range batch.Len() - len(lines) - 1 {
+		if _, err := br.Exec(); err != nil {
+			return checkout.Order{}, err
+		}
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return checkout.Order{}, err
+	}
+	if tag.String() != "COMMIT" {
+		return checkout.Order{}, fmt.Errorf("%s %s: commit answered %q", f.op, orderID, tag.String())
+	}
+	if err := br.Close(); err != nil {
+		return checkout.Order{}, err
+	}
+	return o, nil
 }
 
 const (

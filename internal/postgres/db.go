@@ -42,6 +42,7 @@ type DB struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
 	retry  retrier
+	begun  begunOrders
 }
 
 // Open connects to PostgreSQL at dsn (URL or key=value form) and pings it.
@@ -91,6 +92,13 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	// locks on hot products for long.
 	if _, ok := rp["idle_in_transaction_session_timeout"]; !ok {
 		rp["idle_in_transaction_session_timeout"] = "10000"
+	}
+	// Checkout's batches run as implicit transactions, which take the
+	// session's default isolation: READ COMMITTED, whatever the server or
+	// role default is (a stricter one would turn hot-product contention
+	// into serialization failures and retries).
+	if _, ok := rp["default_transaction_isolation"]; !ok {
+		rp["default_transaction_isolation"] = "read committed"
 	}
 
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -23,6 +23,7 @@ import (
 const (
 	codeUniqueViolation      = "23505"
 	codeCheckViolation       = "23514"
+	codeNotNullViolation     = "23502"
 	codeForeignKeyViolation  = "23503"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
@@ -103,10 +104,12 @@ func wrapErr(op string, err error) error {
 // a serialization failure or a deadlock.
 //
 // Transactions use READ COMMITTED on PostgreSQL: every stock change is a
-// single-row conditional UPDATE (... WHERE available >= $n, WHERE status =
-// 'pending'), which PostgreSQL re-evaluates on the newest row version after
-// waiting for the row lock, so it can neither oversell nor finish an order
-// twice; SERIALIZABLE would add nothing but 40001 aborts on hot products.
+// single-row UPDATE that PostgreSQL re-evaluates on the newest row version
+// after waiting for the row lock — a reservation takes stock under the
+// CHECK (available >= 0), which fails the whole batch rather than
+// oversell; finishing an order is conditional on WHERE status = 'pending'
+// — so it can neither oversell nor finish an order twice; SERIALIZABLE
+// would add nothing but 40001 aborts on hot products.
 // Rows are locked in a fixed order (order row first, then products by id)
 // so that deadlocks do not occur between checkouts. On CockroachDB, whose
 // default is SERIALIZABLE, the same code is correct and 40001 is retried here.
@@ -127,6 +130,12 @@ func newRetrier(logger *slog.Logger) retrier {
 		Build()}
 }
 
+// run runs fn, and runs it again as a whole on 40001/40P01. fn must reset
+// any state it fills in, since it may run again.
+func (r retrier) run(ctx context.Context, fn func() error) error {
+	return failsafe.With[any](r.policy).WithContext(ctx).Run(fn)
+}
+
 // inTx runs fn in a READ COMMITTED transaction, retried as a whole on
 // 40001/40P01. fn must reset any state it fills in, since it may run again.
 func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
@@ -135,7 +144,7 @@ func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // inTxIso is inTx at another isolation level.
 func (db *DB) inTxIso(ctx context.Context, iso pgx.TxIsoLevel, fn func(pgx.Tx) error) error {
-	return failsafe.With[any](db.retry.policy).WithContext(ctx).Run(func() error {
+	return db.retry.run(ctx, func() error {
 		return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: iso}, fn)
 	})
 }

@@ -19,6 +19,7 @@ import (
 // and Release reports false. See checkout.Store.
 func (db *DB) Release(ctx context.Context, orderID, reason string, now time.Time) (bool, error) {
 	now = dbTime(now)
+	db.begun.take(orderID) // released here, never finished from memory
 	released := false
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		released = false // the transaction may be retried

@@ -119,6 +119,13 @@ type tracedCheckout struct {
 	t spanner
 }
 
+// ChecksPrices passes on the store's checkout.PriceChecker answer: the
+// tracing must not switch the service's price cache off.
+func (c tracedCheckout) ChecksPrices() bool {
+	pc, ok := c.s.(checkout.PriceChecker)
+	return ok && pc.ChecksPrices()
+}
+
 func (c tracedCheckout) Begin(ctx context.Context, b checkout.Begin) (checkout.Record, checkout.Order, error) {
 	ctx, span := c.t.start(ctx, "checkout.Begin")
 	rec, o, err := c.s.Begin(ctx, b)

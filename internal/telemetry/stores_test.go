@@ -131,3 +131,31 @@ func TestTraceCacheL2(t *testing.T) {
 		t.Errorf("spans = %v, hits %v", spans, hits)
 	}
 }
+
+type pricedCheckout struct {
+	checkout.Store
+	checks bool
+}
+
+func (p pricedCheckout) ChecksPrices() bool { return p.checks }
+
+// TestTraceCheckoutKeepsPriceChecker: the traced checkout store answers
+// checkout.PriceChecker as the store it wraps does.
+func TestTraceCheckoutKeepsPriceChecker(t *testing.T) {
+	tr, err := NewTracing(context.Background(), TracingConfig{Exporter: tracetest.NewInMemoryExporter(), SampleRatio: 1, Getenv: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []checkout.Store{pricedCheckout{checks: true}, pricedCheckout{checks: false}, fakeCheckoutStore{}} {
+		want := false
+		if pc, ok := s.(checkout.PriceChecker); ok {
+			want = pc.ChecksPrices()
+		}
+		pc, ok := TraceCheckout(s, tr, "postgresql").(checkout.PriceChecker)
+		if got := ok && pc.ChecksPrices(); got != want {
+			t.Errorf("traced %T: ChecksPrices = %v, want %v", s, got, want)
+		}
+	}
+}
+
+type fakeCheckoutStore struct{ checkout.Store }
