@@ -4,14 +4,18 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/briskhq/brisk/internal/auth"
 	"github.com/briskhq/brisk/internal/payment"
@@ -35,6 +39,7 @@ type edgeFlags struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	maxHeaderBytes    int
+	maxActive         int
 
 	paymentAttemptTimeout time.Duration
 	paymentAttempts       int
@@ -65,6 +70,7 @@ func (f *edgeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.writeTimeout, "write-timeout", 30*time.Second, "time to write a response, from the end of the request headers")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted (431 above)")
+	fs.IntVar(&f.maxActive, "max-active", 64*runtime.GOMAXPROCS(0), "HTTP/1.1 requests read and served at once; more wait, parked, before they are read (0: no limit; not with TLS or h2c)")
 	fs.DurationVar(&f.paymentAttemptTimeout, "payment-attempt-timeout", 2*time.Second, "deadline of one payment call attempt (--payment-timeout bounds all attempts)")
 	fs.IntVar(&f.paymentAttempts, "payment-attempts", payment.DefaultResilience.MaxAttempts, "attempts per payment call, the first included (retries: unavailable only, budget 10%)")
 	fs.DurationVar(&f.breakerOpenFor, "breaker-open-for", payment.DefaultResilience.OpenFor, "how long the payment circuit breaker stays open before trial calls")
@@ -82,6 +88,47 @@ func (f *edgeFlags) server(h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    f.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// gate puts the server's HTTP/1.1 requests behind a resilience.Gate of
+// --max-active places and returns the listener to serve; with TLS or h2c
+// (HTTP/2 multiplexes requests on a connection) or --max-active 0, ln.
+func (f *edgeFlags) gate(srv *http.Server, ln net.Listener, o *observability, log *slog.Logger) net.Listener {
+	if f.maxActive <= 0 {
+		return ln
+	}
+	if f.tls.on() || f.tls.h2c {
+		log.Info("--max-active applies to plain HTTP/1.1 only; not used with TLS or h2c")
+		return ln
+	}
+	g := resilience.NewGate(f.maxActive)
+	srv.ConnState = g.ConnState
+	if o.enabled() {
+		if err := registerGate(o, g); err != nil {
+			log.Warn("gate metrics", "err", err)
+		}
+	}
+	return g.Listener(ln)
+}
+
+// registerGate exports the gate's saturation: places, requests holding
+// one, connections waiting, and how many requests had to wait.
+func registerGate(o *observability, g *resilience.Gate) error {
+	for _, m := range []struct {
+		name, help string
+		f          func() float64
+	}{
+		{"brisk_http_gate_places", "Places of the HTTP/1.1 request gate (--max-active).", func() float64 { return float64(g.Size()) }},
+		{"brisk_http_gate_active", "Requests holding a place of the gate.", func() float64 { return float64(g.Active()) }},
+		{"brisk_http_gate_waiting", "Connections with a request waiting for a place.", func() float64 { return float64(g.Waiting()) }},
+	} {
+		if err := o.metrics.GaugeFunc(m.name, m.help, m.f); err != nil {
+			return err
+		}
+	}
+	return o.metrics.Registerer().Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "brisk_http_gate_waits_total", Help: "Requests that waited for a place of the gate.",
+	}, func() float64 { return float64(g.Waits()) }))
 }
 
 // payments returns the payment client over conn, with per-attempt
@@ -119,6 +166,12 @@ func priority(r *http.Request) resilience.Class {
 type edge struct {
 	handler     func(http.Handler) http.Handler
 	concurrency *resilience.Concurrency // nil when --concurrency-limit=off
+	// admit is the edge's work for a request the API answers from its
+	// cache without the chain (httpapi.Hot.Admit): security headers and
+	// rate limits. A cache hit needs no deadline, and it is not counted
+	// against the concurrency limit: it holds nothing and costs less
+	// than the 503 that would shed it.
+	admit func(http.ResponseWriter, *http.Request) bool
 }
 
 // middleware builds the edge: security headers, the request deadline,
@@ -132,7 +185,7 @@ func (f *edgeFlags) middleware(tokens *auth.Tokens, rc *redis.Client, m *resilie
 	if rc != nil {
 		store = resilience.NewShared(redis.NewLimiter(rc), store)
 	}
-	limits := resilience.RateLimit(resilience.RateLimitConfig{
+	limits := resilience.NewRateLimiter(resilience.RateLimitConfig{
 		Policies: []resilience.Policy{
 			{Name: "login-ip", Limit: f.loginIPLimit, Key: resilience.When(login, resilience.ByIP(clientIP))},
 			{Name: "login-account", Limit: f.loginAccountLimit, Key: resilience.When(login, resilience.JSONField("email"))},
@@ -147,24 +200,17 @@ func (f *edgeFlags) middleware(tokens *auth.Tokens, rc *redis.Client, m *resilie
 		Metrics: m,
 		Logger:  log,
 	})
-	e := edge{}
+	e := edge{admit: func(w http.ResponseWriter, r *http.Request) bool {
+		resilience.SetSecurityHeaders(w.Header(), r)
+		return limits.Check(w, r)
+	}}
 	var limit func(http.Handler) http.Handler
-	if !f.concurrency.off {
-		cfg := resilience.ConcurrencyConfig{
-			MinLimit: f.concurrencyMin, MaxLimit: f.concurrencyMax,
-			Classify: priority, Metrics: m, Logger: log,
-		}
-		if !f.concurrency.adaptive {
-			cfg.MinLimit, cfg.MaxLimit, cfg.InitialLimit = f.concurrency.fixed, f.concurrency.fixed, f.concurrency.fixed
-		}
-		c, err := resilience.NewConcurrency(cfg)
-		if err != nil {
-			log.Error("concurrency limit disabled", "err", err)
-		} else {
-			e.concurrency, limit = c, c.Middleware
-		}
+	if c := newConcurrency(f.concurrency, resilience.ConcurrencyConfig{
+		MinLimit: f.concurrencyMin, MaxLimit: f.concurrencyMax, Classify: priority, Metrics: m, Logger: log,
+	}, log); c != nil {
+		e.concurrency, limit = c, c.Middleware
 	}
-	e.handler = resilience.Chain(resilience.SecurityHeaders, resilience.Timeout(f.requestTimeout), limits, limit)
+	e.handler = resilience.Chain(resilience.SecurityHeaders, resilience.Timeout(f.requestTimeout), limits.Middleware, limit)
 	return e
 }
 
@@ -183,6 +229,23 @@ func (p *prefixFlag) Set(s string) error {
 	}
 	p.text, p.nets = s, nets
 	return nil
+}
+
+// newConcurrency returns the limit flag asks for, cfg's limits when
+// adaptive, nil when off (or misconfigured: logged).
+func newConcurrency(flag concurrencyFlag, cfg resilience.ConcurrencyConfig, log *slog.Logger) *resilience.Concurrency {
+	if flag.off {
+		return nil
+	}
+	if !flag.adaptive {
+		cfg.MinLimit, cfg.MaxLimit, cfg.InitialLimit = flag.fixed, flag.fixed, flag.fixed
+	}
+	c, err := resilience.NewConcurrency(cfg)
+	if err != nil {
+		log.Error("concurrency limit disabled", "err", err)
+		return nil
+	}
+	return c
 }
 
 // concurrencyFlag is "adaptive", "off" or a fixed limit.

@@ -9,11 +9,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"syscall"
 )
 
 func main() {
+	setGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
@@ -100,4 +102,18 @@ func printUsage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'brisk <command> -h' for a command's flags.")
+}
+
+// defaultGOGC is the collector's target when GOGC is not set. brisk's
+// live heap is a few MB next to the hundreds of MB a busy server
+// allocates per second, so at Go's default (100) the collector runs many
+// times a second; at 400 the heap grows by tens of MB and a cached GET
+// gets about 7% more throughput (interleaved wrk runs on this machine).
+// GOGC (and GOMEMLIMIT, for containers) in the environment win.
+const defaultGOGC = 400
+
+func setGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGOGC)
+	}
 }

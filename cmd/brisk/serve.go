@@ -165,6 +165,7 @@ func newAPIServer(b *backend, payments checkout.Payments, keys *auth.Keys, f *ap
 		Instrument: f.obs.middleware(),
 		Ops:        f.obs.opsRoutes(),
 		Edge:       edge.handler,
+		Hot:        httpapi.Hot{Admit: edge.admit, Telemetry: f.obs.httpTelemetry()},
 	})
 	if f.obs.enabled() {
 		f.obs.http.SetRouter(h.Route)
@@ -189,6 +190,7 @@ func listen(addr string) (net.Listener, error) {
 func serveHTTP(ctx context.Context, ln net.Listener, a *apiServer, f *apiFlags, log *slog.Logger) error {
 	var draining atomic.Bool
 	srv := f.edge.server(closeWhenDraining(a.http, &draining), log)
+	ln = f.edge.gate(srv, ln, f.obs, log)
 	tr, err := f.edge.tls.start(srv, ln, log)
 	if err != nil {
 		return err

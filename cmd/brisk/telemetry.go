@@ -131,6 +131,14 @@ func (o *observability) middleware() func(http.Handler) http.Handler {
 	return o.http.Middleware
 }
 
+// httpTelemetry is the HTTP instrumentation, nil when off.
+func (o *observability) httpTelemetry() *telemetry.HTTP {
+	if !o.enabled() {
+		return nil
+	}
+	return o.http
+}
+
 // opsRoutes are /metrics and /debug/slo, nil when off.
 func (o *observability) opsRoutes() map[string]http.Handler {
 	if !o.enabled() {

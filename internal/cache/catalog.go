@@ -48,3 +48,19 @@ func (c *Cache) Listing(ctx context.Context, q catalog.Query, load LoadFunc) (Re
 func (c *Cache) ProductChanged(ctx context.Context, id int64) error {
 	return c.Invalidate(ctx, true, ProductKey(id))
 }
+
+// Peek returns the fresh L1 entry of key when serving it needs nothing
+// else: present, not expired, no early refresh due. It counts a hit.
+// Anything else is false, and the caller takes the full path (Get).
+func (c *Cache) Peek(key string) (*Entry, bool) {
+	e, ok := c.l1.GetIfPresent(key)
+	if !ok {
+		return nil, false
+	}
+	now := c.nowNano()
+	if now >= e.expires || c.shouldRefresh(e, now) {
+		return nil, false
+	}
+	c.st.l1Hits.Add(1)
+	return e, true
+}

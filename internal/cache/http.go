@@ -29,7 +29,27 @@ func CacheControl(v string) []string { return []string{v} }
 // (stale-if-error) carries Age, the seconds since it was computed, which
 // is past max-age, so browsers and CDNs revalidate it. A hit does no
 // encoding work: every header value was built when the entry was filled.
-func Write(w http.ResponseWriter, r *http.Request, res Result, cacheControl []string) {
+// It returns the status and the number of body bytes written.
+func Write(w http.ResponseWriter, r *http.Request, res Result, cacheControl []string) (status int, n int) {
+	return write(w, r, res, cacheControl, true)
+}
+
+// autoLength is the largest body net/http sends with a Content-Length of
+// its own when the handler has returned before anything was flushed
+// (its bufferBeforeChunkingSize).
+const autoLength = 2048
+
+// WriteLast is Write for a handler that writes nothing after it and
+// returns at once, as the API's hit path does: a body under 2 KiB goes
+// without an explicit Content-Length, which net/http then adds itself,
+// outside the header map. With one field fewer, the response's header
+// map stays within Go's small-map size, which saves the handler and
+// net/http's copy of the map the cost of a larger table.
+func WriteLast(w http.ResponseWriter, r *http.Request, res Result, cacheControl []string) (status int, n int) {
+	return write(w, r, res, cacheControl, false)
+}
+
+func write(w http.ResponseWriter, r *http.Request, res Result, cacheControl []string, setLength bool) (status int, n int) {
 	e := res.Entry
 	h := w.Header()
 	etagH, body, lenH := e.etagH, e.Body, e.lenH
@@ -48,15 +68,18 @@ func Write(w http.ResponseWriter, r *http.Request, res Result, cacheControl []st
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && (etagMatch(inm, e.ETag) || e.Gzip != nil && etagMatch(inm, e.gzETagH[0])) {
 		w.WriteHeader(http.StatusNotModified)
-		return
+		return http.StatusNotModified, 0
 	}
 	h["Content-Type"] = jsonType
-	h["Content-Length"] = lenH
+	if setLength || len(body) >= autoLength {
+		h["Content-Length"] = lenH
+	}
 	if gz {
 		h["Content-Encoding"] = gzipEncoding
 	}
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	n, _ = w.Write(body)
+	return http.StatusOK, n
 }
 
 // etagMatch reports whether the If-None-Match value lists etag (weak

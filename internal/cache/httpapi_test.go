@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +20,9 @@ import (
 	"github.com/briskhq/brisk/internal/derrors"
 	"github.com/briskhq/brisk/internal/httpapi"
 	"github.com/briskhq/brisk/internal/problem"
+	"github.com/briskhq/brisk/internal/resilience"
+	"github.com/briskhq/brisk/internal/slo"
+	"github.com/briskhq/brisk/internal/telemetry"
 )
 
 // failingCatalog is a catalog.Store of generated products that fails
@@ -227,4 +232,179 @@ func (w *discardWriter) WriteHeader(code int) {
 func (w *discardWriter) Write(p []byte) (int, error) {
 	w.WriteHeader(200)
 	return len(p), nil
+}
+
+// TestAPIHitPath: a product GET that L1 holds fresh is answered before
+// the middleware chain, with the response the chain gives (headers, 304,
+// gzip variant), the edge's admission (a 429 it writes stands) and the
+// same metrics; an edge without Admit, or instrumentation without
+// Telemetry, keeps every request on the chain.
+func TestAPIHitPath(t *testing.T) {
+	const chainMark = "X-Test-Chain"
+	edge := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(chainMark, "1")
+			resilience.SetSecurityHeaders(w.Header(), r)
+			next.ServeHTTP(w, r)
+		})
+	}
+	var deny atomic.Bool
+	admit := func(w http.ResponseWriter, r *http.Request) bool {
+		resilience.SetSecurityHeaders(w.Header(), r)
+		if deny.Load() {
+			w.WriteHeader(http.StatusTooManyRequests)
+			return false
+		}
+		return true
+	}
+	spec := slo.Default()
+	metrics := telemetry.NewMetrics(telemetry.MetricsConfig{Buckets: spec.Buckets()})
+	tel := telemetry.NewHTTP(telemetry.HTTPConfig{Metrics: metrics, SLO: spec})
+	newServer := func(hot httpapi.Hot) (*httptest.Server, *failingCatalog) {
+		store := newFailingCatalog()
+		c := newCache(t, cache.Config{GzipMinSize: 64})
+		srv := httptest.NewServer(httpapi.New(httpapi.Deps{Catalog: store, Cache: c, Edge: edge, Instrument: tel.Middleware, Hot: hot}))
+		t.Cleanup(srv.Close)
+		return srv, store
+	}
+	get := func(srv *httptest.Server, header ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/products/7", nil)
+		req.Header.Set("Accept-Encoding", "identity")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		res.Header.Set("X-Test-Body", string(b))
+		return res
+	}
+	// The headers the two paths must agree on, and those that differ by
+	// nature (request id, date) or by design (the test's chain mark).
+	same := func(t *testing.T, chain, hit *http.Response) {
+		t.Helper()
+		if chain.StatusCode != hit.StatusCode {
+			t.Fatalf("status: chain %d, hit %d", chain.StatusCode, hit.StatusCode)
+		}
+		for _, h := range []http.Header{chain.Header, hit.Header} {
+			if id := h.Get("X-Request-Id"); len(id) != 32 {
+				t.Errorf("X-Request-Id %q, want 32 hex digits", id)
+			}
+		}
+		a, b := chain.Header.Clone(), hit.Header.Clone()
+		for _, k := range []string{"X-Request-Id", "Date", chainMark} {
+			a.Del(k)
+			b.Del(k)
+		}
+		if fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Errorf("headers differ:\nchain %v\nhit   %v", a, b)
+		}
+	}
+
+	srv, store := newServer(httpapi.Hot{Admit: admit, Telemetry: tel})
+	miss := get(srv)
+	if miss.Header.Get(chainMark) == "" {
+		t.Fatal("the first GET (a miss) did not take the chain")
+	}
+	hit := get(srv)
+	if hit.Header.Get(chainMark) != "" {
+		t.Fatal("a fresh L1 hit took the chain")
+	}
+	same(t, miss, hit)
+	etag := hit.Header.Get("ETag")
+	if res := get(srv, "If-None-Match", etag); res.StatusCode != 304 || res.Header.Get("X-Test-Body") != "" {
+		t.Errorf("If-None-Match on a hit: %d with body %q, want an empty 304", res.StatusCode, res.Header.Get("X-Test-Body"))
+	}
+	if res := get(srv, "Accept-Encoding", "gzip"); res.Header.Get("Content-Encoding") != "gzip" || !strings.HasSuffix(res.Header.Get("ETag"), `-gzip"`) {
+		t.Errorf("gzip on a hit: Content-Encoding %q, ETag %q", res.Header.Get("Content-Encoding"), res.Header.Get("ETag"))
+	}
+	deny.Store(true)
+	if res := get(srv); res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("denied by Admit: status %d, want 429", res.StatusCode)
+	}
+	deny.Store(false)
+	if n := store.queries.Load(); n != 1 {
+		t.Errorf("store queries = %d, want 1", n)
+	}
+	count := func(class string) float64 {
+		mfs, err := metrics.Gatherer().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n float64
+		for _, mf := range mfs {
+			if mf.GetName() != "brisk_http_requests_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				l := map[string]string{}
+				for _, lp := range m.GetLabel() {
+					l[lp.GetName()] = lp.GetValue()
+				}
+				if l["method"] == "GET" && l["route"] == "/v1/products/{id}" && l["status_class"] == class {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+	if got := count("2xx") + count("3xx") + count("4xx"); got != 5 {
+		t.Errorf("requests counted = %v, want 5 (every GET above)", got)
+	}
+	if got := count("4xx"); got != 1 {
+		t.Errorf("4xx counted = %v, want 1 (the 429)", got)
+	}
+
+	for name, hot := range map[string]httpapi.Hot{"edge without Admit": {Telemetry: tel}, "instrument without Telemetry": {Admit: admit}} {
+		srv, _ := newServer(hot)
+		get(srv)
+		if get(srv).Header.Get(chainMark) == "" {
+			t.Errorf("%s: a hit skipped the chain", name)
+		}
+	}
+}
+
+// TestAPIHitPathListings: listing and search pages are served from L1
+// the same way; a bad query still gets the chain's 400 problem.
+func TestAPIHitPathListings(t *testing.T) {
+	const chainMark = "X-Test-Chain"
+	edge := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(chainMark, "1")
+			next.ServeHTTP(w, r)
+		})
+	}
+	store := newFailingCatalog()
+	c := newCache(t, cache.Config{})
+	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Catalog: store, Cache: c, Edge: edge,
+		Hot: httpapi.Hot{Admit: func(http.ResponseWriter, *http.Request) bool { return true }}}))
+	defer srv.Close()
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res, string(b)
+	}
+	for _, path := range []string{"/v1/products?limit=5", "/v1/products?limit=5&category=" + store.products[1].Category} {
+		miss, mb := get(path)
+		hit, hb := get(path)
+		if miss.StatusCode != 200 || miss.Header.Get(chainMark) == "" || hit.Header.Get(chainMark) != "" || hb != mb {
+			t.Errorf("%s: miss %d (chain %q), hit %d (chain %q), same body %v", path, miss.StatusCode, miss.Header.Get(chainMark),
+				hit.StatusCode, hit.Header.Get(chainMark), hb == mb)
+		}
+	}
+	if res, body := get("/v1/products?limit=abc"); res.StatusCode != 400 || res.Header.Get(chainMark) == "" || !strings.Contains(body, "request_id") {
+		t.Errorf("bad query: %d (chain %q) %s, want the chain's 400 problem", res.StatusCode, res.Header.Get(chainMark), body)
+	}
+	if n := store.queries.Load(); n != 2 {
+		t.Errorf("store queries = %d, want 2 (one per page)", n)
+	}
 }

@@ -48,6 +48,11 @@ type Deps struct {
 	// answers carry one (internal/resilience: security headers, request
 	// deadline, rate limits, concurrency limit); nil: none.
 	Edge func(http.Handler) http.Handler
+	// Hot serves product, listing and search GETs that L1 holds fresh
+	// before the chain (see Hot). It is off when Edge is set without
+	// Hot.Admit, or Instrument without Hot.Telemetry, so that no hit
+	// skips a limit or a count.
+	Hot Hot
 }
 
 // Server is the HTTP API.
@@ -55,6 +60,7 @@ type Server struct {
 	Deps
 	log      *slog.Logger
 	draining atomic.Bool
+	hot      bool // serveHit is on
 	handler  http.Handler
 	mux      *http.ServeMux
 }
@@ -75,6 +81,7 @@ func New(d Deps) *Server {
 	if d.Edge != nil {
 		inner = d.Edge(inner)
 	}
+	s.hot = d.Cache != nil && (d.Edge == nil || d.Hot.Admit != nil) && (d.Instrument == nil || d.Hot.Telemetry != nil)
 	s.handler = s.requestID(inner)
 	if d.Compress != nil {
 		s.handler = d.Compress(s.handler)
@@ -92,7 +99,12 @@ func (s *Server) Route(r *http.Request) string {
 }
 
 // ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveHit(w, r) {
+		return
+	}
+	s.handler.ServeHTTP(w, r)
+}
 
 // SetDraining marks the server as draining: /readyz answers 503 so load
 // balancers stop sending new requests, while requests keep being served.

@@ -203,63 +203,89 @@ type RateLimitConfig struct {
 // the store fails, the request is allowed (a limiter outage must not take
 // the API down) and the failure is logged.
 func RateLimit(cfg RateLimitConfig) func(http.Handler) http.Handler {
+	return NewRateLimiter(cfg).Middleware
+}
+
+// RateLimiter applies rate-limit policies (see RateLimit).
+type RateLimiter struct {
+	cfg      RateLimitConfig
+	policies []Policy // those that are on
+	lastLog  atomic.Int64
+}
+
+// NewRateLimiter returns the limiter of cfg's policies.
+func NewRateLimiter(cfg RateLimitConfig) *RateLimiter {
 	if cfg.Store == nil {
 		cfg.Store = NewLocal(100_000)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	var policies []Policy
+	l := &RateLimiter{cfg: cfg}
 	for _, p := range cfg.Policies {
 		if p.Limit.On() && p.Key != nil {
-			policies = append(policies, p)
+			l.policies = append(l.policies, p)
 		}
 	}
-	var lastLog atomic.Int64
-	return func(next http.Handler) http.Handler {
-		if len(policies) == 0 {
-			return next
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if cfg.Exempt != nil && cfg.Exempt(r) {
-				next.ServeHTTP(w, r)
-				return
-			}
-			var policyHdr, stateHdr []string
-			for _, p := range policies {
-				key, ok := p.Key(r)
-				if !ok {
-					continue
-				}
-				d, err := cfg.Store.Allow(r.Context(), p.Name+":"+key, p.Limit)
-				if err != nil {
-					if now := time.Now().Unix(); lastLog.Swap(now) < now-60 {
-						cfg.Logger.WarnContext(r.Context(), "rate limit store failed; allowing", "policy", p.Name, "err", err)
-					}
-					continue
-				}
-				policyHdr = append(policyHdr, fmt.Sprintf(`"%s";q=%d;w=%d`, p.Name, p.Limit.burst(), seconds(p.Limit.Period)))
-				if !d.Allowed {
-					stateHdr = append(stateHdr, fmt.Sprintf(`"%s";r=0;t=%d`, p.Name, seconds(d.RetryAfter)))
-					h := w.Header()
-					h.Set("RateLimit-Policy", strings.Join(policyHdr, ", "))
-					h.Set("RateLimit", strings.Join(stateHdr, ", "))
-					h.Set("Retry-After", strconv.Itoa(seconds(d.RetryAfter)))
-					cfg.Metrics.rateLimited(p.Name)
-					writeProblem(w, http.StatusTooManyRequests, problem.TypeRateLimited, "Too Many Requests",
-						fmt.Sprintf("rate limit %q exceeded (%s); retry after %d s", p.Name, p.Limit, seconds(d.RetryAfter)))
-					return
-				}
-				stateHdr = append(stateHdr, fmt.Sprintf(`"%s";r=%d;t=%d`, p.Name, d.Remaining, seconds(d.ResetAfter)))
-			}
-			if len(policyHdr) > 0 {
-				h := w.Header()
-				h.Set("RateLimit-Policy", strings.Join(policyHdr, ", "))
-				h.Set("RateLimit", strings.Join(stateHdr, ", "))
-			}
+	return l
+}
+
+// On reports whether any policy is on.
+func (l *RateLimiter) On() bool { return len(l.policies) > 0 }
+
+// Middleware applies the policies before next.
+func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
+	if !l.On() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l.Check(w, r) {
 			next.ServeHTTP(w, r)
-		})
+		}
+	})
+}
+
+// Check applies the policies to r. Allowed, it sets the rate-limit
+// header fields on w and returns true; denied, it answers the 429 problem
+// (its request_id is w's X-Request-Id) and returns false.
+func (l *RateLimiter) Check(w http.ResponseWriter, r *http.Request) bool {
+	cfg := &l.cfg
+	if len(l.policies) == 0 || cfg.Exempt != nil && cfg.Exempt(r) {
+		return true
 	}
+	var policyHdr, stateHdr []string
+	for _, p := range l.policies {
+		key, ok := p.Key(r)
+		if !ok {
+			continue
+		}
+		d, err := cfg.Store.Allow(r.Context(), p.Name+":"+key, p.Limit)
+		if err != nil {
+			if now := time.Now().Unix(); l.lastLog.Swap(now) < now-60 {
+				cfg.Logger.WarnContext(r.Context(), "rate limit store failed; allowing", "policy", p.Name, "err", err)
+			}
+			continue
+		}
+		policyHdr = append(policyHdr, fmt.Sprintf(`"%s";q=%d;w=%d`, p.Name, p.Limit.burst(), seconds(p.Limit.Period)))
+		if !d.Allowed {
+			stateHdr = append(stateHdr, fmt.Sprintf(`"%s";r=0;t=%d`, p.Name, seconds(d.RetryAfter)))
+			h := w.Header()
+			h.Set("RateLimit-Policy", strings.Join(policyHdr, ", "))
+			h.Set("RateLimit", strings.Join(stateHdr, ", "))
+			h.Set("Retry-After", strconv.Itoa(seconds(d.RetryAfter)))
+			cfg.Metrics.rateLimited(p.Name)
+			writeProblem(w, http.StatusTooManyRequests, problem.TypeRateLimited, "Too Many Requests",
+				fmt.Sprintf("rate limit %q exceeded (%s); retry after %d s", p.Name, p.Limit, seconds(d.RetryAfter)))
+			return false
+		}
+		stateHdr = append(stateHdr, fmt.Sprintf(`"%s";r=%d;t=%d`, p.Name, d.Remaining, seconds(d.ResetAfter)))
+	}
+	if len(policyHdr) > 0 {
+		h := w.Header()
+		h.Set("RateLimit-Policy", strings.Join(policyHdr, ", "))
+		h.Set("RateLimit", strings.Join(stateHdr, ", "))
+	}
+	return true
 }
 
 // seconds rounds d up to whole seconds, at least 1 for a positive d.

@@ -380,3 +380,40 @@ func (h *HTTP) finish(r *http.Request, st *state, d time.Duration) {
 		slog.Bool("slow", slow),
 	)
 }
+
+// Lone is the telemetry of one request that a handler answers itself,
+// outside Middleware (the API's cache hits). Begin starts it; End
+// records it.
+type Lone struct {
+	span trace.SpanContext // a non-recording span of a new trace
+	id   string
+}
+
+// ID is the request's id: its trace id, as Middleware would give it.
+func (l Lone) ID() string { return l.id }
+
+// Begin starts the telemetry of a request answered outside Middleware.
+// ok is false when the request needs Middleware's full treatment: it
+// continues a trace (traceparent or baggage), or tracing samples it.
+// Begin records nothing.
+func (h *HTTP) Begin(r *http.Request) (l Lone, ok bool) {
+	t := h.cfg.Tracing
+	tid := newTraceID()
+	if t.Enabled() {
+		if len(r.Header["Traceparent"]) > 0 || len(r.Header["Baggage"]) > 0 || t.exporting && t.samples(r.Context(), tid) {
+			return Lone{}, false
+		}
+	}
+	l.span = trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: newSpanID()})
+	l.id = tid.String()
+	return l, true
+}
+
+// End records a request begun with Begin as Middleware would have: its
+// route's count and duration (pattern is the ServeMux pattern that
+// would have served it), the SLO counters and the sampled access log.
+// It is not counted in flight: such a request never waits.
+func (h *HTTP) End(w http.ResponseWriter, r *http.Request, l Lone, pattern string, status int, bytes int64, start time.Time) {
+	st := state{ResponseWriter: w, status: status, bytes: bytes, pattern: pattern, span: l.span}
+	h.finish(r, &st, time.Since(start))
+}

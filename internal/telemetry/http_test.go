@@ -407,3 +407,79 @@ func TestHTTPHeadSampling(t *testing.T) {
 		})
 	}
 }
+
+// TestLoneRequests: Begin and End, for requests answered outside
+// Middleware, count like Middleware does, and Begin sends a request to
+// Middleware when tracing must see it: a sampled new trace, or a
+// traceparent to continue.
+func TestLoneRequests(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	tests := []struct {
+		name   string
+		ratio  float64 // < 0: no tracing
+		header string
+		ok     bool
+	}{
+		{"no tracing", -1, "", true},
+		{"new trace, not sampled", 1e-12, "", true},
+		{"new trace, sampled", 1, "", false},
+		{"traceparent", 1e-12, parent, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tr *Tracing
+			if tt.ratio >= 0 {
+				var err error
+				tr, err = NewTracing(context.Background(), TracingConfig{Exporter: tracetest.NewInMemoryExporter(), SampleRatio: tt.ratio, Getenv: func(string) string { return "" }})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			spec := slo.Default()
+			m := NewMetrics(MetricsConfig{Buckets: spec.Buckets()})
+			var logs bytes.Buffer
+			h := NewHTTP(HTTPConfig{Metrics: m, Tracing: tr, SLO: spec, Logger: NewLogger(&logs, slog.LevelInfo), AccessLogRatio: 1})
+			req := httptest.NewRequest("GET", "/v1/products/7", nil)
+			if tt.header != "" {
+				req.Header.Set("traceparent", tt.header)
+			}
+			l, ok := h.Begin(req)
+			if ok != tt.ok {
+				t.Fatalf("Begin ok = %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			if len(l.ID()) != 32 || strings.Trim(l.ID(), "0123456789abcdef") != "" {
+				t.Fatalf("request id %q is not a trace id", l.ID())
+			}
+			w := httptest.NewRecorder()
+			w.Header().Set("X-Request-Id", l.ID())
+			h.End(w, req, l, "GET /v1/products/{id}", http.StatusNotModified, 0, time.Now().Add(-3*time.Millisecond))
+			c, err := m.requests.GetMetricWithLabelValues("GET", "/v1/products/{id}", "browse", "3xx")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d dto.Metric
+			if err := c.Write(&d); err != nil {
+				t.Fatal(err)
+			}
+			if got := d.GetCounter().GetValue(); got != 1 {
+				t.Errorf("GET /v1/products/{id} 3xx count = %v, want 1", got)
+			}
+			var line struct {
+				Route     string  `json:"route"`
+				Status    int     `json:"status"`
+				RequestID string  `json:"request_id"`
+				TraceID   string  `json:"trace_id"`
+				Duration  float64 `json:"duration_ms"`
+			}
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatalf("access log %q: %v", logs.String(), err)
+			}
+			if line.Route != "/v1/products/{id}" || line.Status != 304 || line.RequestID != l.ID() || line.TraceID != l.ID() || line.Duration < 3 {
+				t.Errorf("access log %+v, want route, status 304, request and trace id %s, >= 3 ms", line, l.ID())
+			}
+		})
+	}
+}

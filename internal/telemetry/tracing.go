@@ -295,8 +295,14 @@ func (t *Tracing) headSample(ctx context.Context, h http.Header, st *state) (con
 			return ctx, psc, false // a new trace, never sampled
 		}
 	}
+	return ctx, psc, t.samples(ctx, tid)
+}
+
+// samples reports whether the sampler records a server span of trace
+// tid under ctx (which holds the parent span, if any).
+func (t *Tracing) samples(ctx context.Context, tid trace.TraceID) bool {
 	res := t.sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: ctx, TraceID: tid, Kind: trace.SpanKindServer})
-	return ctx, psc, res.Decision == sdktrace.RecordAndSample
+	return res.Decision == sdktrace.RecordAndSample
 }
 
 // unsampled returns ctx with a non-recording span for a request the
