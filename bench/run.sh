@@ -78,16 +78,31 @@ $LOAD wrk -t1 -c16 -d2s "$BRISK/v1/products/42" >/dev/null
 $LOAD wrk -t1 -c16 -d2s "$BRISK_OFF/v1/products/42" >/dev/null
 
 # 1 + 2: cached product GET, brisk vs bare vs nginx (interleaved runs).
-b=(); x=(); n=(); o=(); tr=()
+b=(); x=(); n=()
 for i in $(seq "$RUNS"); do
 	b+=("$(wrk_rps "$BRISK/v1/products/42")")
 	x+=("$(wrk_rps "http://127.0.0.1:$XP/v1/products/42")")
 	n+=("$(wrk_rps "http://127.0.0.1:$NP/v1/products/42")")
-	o+=("$(wrk_rps "$BRISK_OFF/v1/products/42")")
-	tr+=("$(awk -v on="${b[-1]}" -v off="${o[-1]}" 'BEGIN { printf "%.1f", 100 * (1 - on / off) }')")
-	echo "run $i: brisk ${b[-1]}/s bare ${x[-1]}/s nginx ${n[-1]}/s brisk-telemetry-off ${o[-1]}/s (overhead ${tr[-1]}%)" >&2
+	echo "run $i: brisk ${b[-1]}/s bare ${x[-1]}/s nginx ${n[-1]}/s" >&2
 done
-B_RPS=$(median "${b[@]}"); X_RPS=$(median "${x[@]}"); N_RPS=$(median "${n[@]}"); O_RPS=$(median "${o[@]}"); T_OVH=$(median "${tr[@]}")
+B_RPS=$(median "${b[@]}"); X_RPS=$(median "${x[@]}"); N_RPS=$(median "${n[@]}")
+
+# 7: telemetry overhead, brisk with telemetry on vs off: TPAIRS pairs of
+# short runs back to back, the order alternating (on this machine the
+# first run of a pair is measurably slower), the median of the pairs'
+# overheads.
+TPAIRS=${TPAIRS:-10}
+o=(); t=(); tr=()
+for i in $(seq "$TPAIRS"); do
+	if ((i % 2)); then
+		t+=("$(DUR=3s wrk_rps "$BRISK/v1/products/42")"); o+=("$(DUR=3s wrk_rps "$BRISK_OFF/v1/products/42")")
+	else
+		o+=("$(DUR=3s wrk_rps "$BRISK_OFF/v1/products/42")"); t+=("$(DUR=3s wrk_rps "$BRISK/v1/products/42")")
+	fi
+	tr+=("$(awk -v on="${t[-1]}" -v off="${o[-1]}" 'BEGIN { printf "%.1f", 100 * (1 - on / off) }')")
+	echo "pair $i: telemetry on ${t[-1]}/s, off ${o[-1]}/s (overhead ${tr[-1]}%)" >&2
+done
+T_RPS=$(median "${t[@]}"); O_RPS=$(median "${o[@]}"); T_OVH=$(median "${tr[@]}")
 
 # 3: p99 at 50% of the bare server's capacity, brisk vs bare, same rate.
 HALF=$(awk -v r="$X_RPS" 'BEGIN { printf "%d", r/2 }')
@@ -163,8 +178,8 @@ OUT=bench/results/latest.md
 	echo "| 4b | checkout p99 at half its top rate ($CHALF/s), ms | $C_P99 | | | <= 25 | $(pass "$C_P99" "<=" 25) |"
 	echo "| 5 | shopper mix: highest rate with p99 < 200 ms, errors < 0.1% | $SHOP_OK req/s | | | | |"
 	echo "| 6 | brisk load top rate vs wrk (bare server), req/s | $L_RPS | $X_RPS | $R6 | >= 0.7 | $(pass "$R6" ">=" 0.7) |"
-	echo "| 7 | telemetry overhead on the cached product GET: 1 - on/off, % (median of the runs' pairs) | $B_RPS | $O_RPS (off) | $T_OVH% | < 5% | $(pass "$T_OVH" "<=" 5) |"
+	echo "| 7 | telemetry overhead on the cached product GET: 1 - on/off, % (median of $TPAIRS alternating pairs of 3 s) | $T_RPS | $O_RPS (off) | $T_OVH% | < 5% | $(pass "$T_OVH" "<=" 5) |"
 	echo
-	echo "Raw runs: brisk ${b[*]}; bare ${x[*]}; nginx ${n[*]}; telemetry off ${o[*]} (overhead ${tr[*]} %); p99 brisk ${bp[*]}, bare ${xp[*]}; checkout ${c[*]}, p99 ${cp99[*]}; brisk load ${l[*]}."
+	echo "Raw runs: brisk ${b[*]}; bare ${x[*]}; nginx ${n[*]}; telemetry on ${t[*]}, off ${o[*]} (overhead ${tr[*]} %); p99 brisk ${bp[*]}, bare ${xp[*]}; checkout ${c[*]}, p99 ${cp99[*]}; brisk load ${l[*]}."
 } | tee "$OUT"
 cp "$OUT" "bench/results/$(date -u +%Y%m%dT%H%M).md"

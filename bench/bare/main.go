@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "listen address")
 	file := flag.String("file", "", "file whose bytes every response carries")
 	ctype := flag.String("type", "application/json", "Content-Type of the responses")
+	spin := flag.Duration("spin", 0, "CPU time each request burns before answering (to measure what a microsecond of handler work costs in throughput)")
 	flag.Parse()
 	body, err := os.ReadFile(*file)
 	if err != nil {
@@ -22,6 +24,10 @@ func main() {
 	}
 	n := strconv.Itoa(len(body))
 	log.Fatal(http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if *spin > 0 {
+			for t := time.Now(); time.Since(t) < *spin; {
+			}
+		}
 		h := w.Header()
 		h["Content-Type"] = []string{*ctype}
 		h["Content-Length"] = []string{n}

@@ -70,7 +70,7 @@ func (f *edgeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.writeTimeout, "write-timeout", 30*time.Second, "time to write a response, from the end of the request headers")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted (431 above)")
-	fs.IntVar(&f.maxActive, "max-active", 64*runtime.GOMAXPROCS(0), "HTTP/1.1 requests read and served at once; more wait, parked, before they are read (0: no limit; not with TLS or h2c)")
+	fs.IntVar(&f.maxActive, "max-active", 16*runtime.GOMAXPROCS(0), "HTTP/1.1 requests read and served at once; more wait, parked, before they are read (0: no limit; not with TLS or h2c)")
 	fs.DurationVar(&f.paymentAttemptTimeout, "payment-attempt-timeout", 2*time.Second, "deadline of one payment call attempt (--payment-timeout bounds all attempts)")
 	fs.IntVar(&f.paymentAttempts, "payment-attempts", payment.DefaultResilience.MaxAttempts, "attempts per payment call, the first included (retries: unavailable only, budget 10%)")
 	fs.DurationVar(&f.breakerOpenFor, "breaker-open-for", payment.DefaultResilience.OpenFor, "how long the payment circuit breaker stays open before trial calls")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -176,9 +177,9 @@ func TestAPIHitsDoNotQueryTheStore(t *testing.T) {
 }
 
 // BenchmarkAPIProductHit measures a cached product GET through the API's
-// handler (request id, panic recovery, routing, cache hit, headers, gzip
-// middleware) against a bare handler writing the same bytes, without the
-// network: the CPU the cache path adds per request.
+// handler (the hit path: request id, cache hit, headers) against a bare
+// handler writing the same bytes, without the network: the CPU the cache
+// path adds per request; and with telemetry on, the CPU telemetry adds.
 func BenchmarkAPIProductHit(b *testing.B) {
 	store := newFailingCatalog()
 	c, err := cache.New(cache.Config{})
@@ -191,6 +192,19 @@ func BenchmarkAPIProductHit(b *testing.B) {
 		b.Fatal(err)
 	}
 	api := httpapi.New(httpapi.Deps{Catalog: store, Cache: c, Compress: gz})
+	// The same with brisk's telemetry: golden-signal metrics, SLO
+	// counters, a sampled access log and tracing as it runs without an
+	// exporter (trace ids, no spans).
+	spec := slo.Default()
+	tr, err := telemetry.NewTracing(context.Background(), telemetry.TracingConfig{SampleRatio: 0.01, Getenv: func(string) string { return "" }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tel := telemetry.NewHTTP(telemetry.HTTPConfig{
+		Metrics: telemetry.NewMetrics(telemetry.MetricsConfig{Buckets: spec.Buckets()}), Tracing: tr, SLO: spec,
+		Tracker: slo.NewTracker(spec, nil), Logger: slog.New(slog.DiscardHandler), AccessLogRatio: 0.01,
+	})
+	instrumented := httpapi.New(httpapi.Deps{Catalog: store, Cache: c, Compress: gz, Instrument: tel.Middleware, Hot: httpapi.Hot{Telemetry: tel}})
 	w := httptest.NewRecorder()
 	api.ServeHTTP(w, httptest.NewRequest("GET", "/v1/products/7", nil))
 	body := w.Body.Bytes()
@@ -201,7 +215,7 @@ func BenchmarkAPIProductHit(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		h    http.Handler
-	}{{"bare", bare}, {"api", api}} {
+	}{{"bare", bare}, {"api", api}, {"api+telemetry", instrumented}} {
 		b.Run(bc.name, func(b *testing.B) {
 			r := httptest.NewRequest("GET", "/v1/products/7", nil)
 			b.ReportAllocs()
