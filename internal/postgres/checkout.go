@@ -83,17 +83,9 @@ func (db *DB) Begin(ctx context.Context, b checkout.Begin) (checkout.Record, che
 	}
 	const firstLine = 2 // index in the batch of the first line's statement
 	failed := -1        // index in the batch of the statement that failed
-	err := db.retry.run(ctx, func() error {
-		failed = -1
-		br := db.pool.SendBatch(ctx, batch)
-		for i := range batch.Len() {
-			if _, err := br.Exec(); err != nil {
-				failed = i
-				br.Close()
-				return err
-			}
-		}
-		return br.Close()
+	err := db.retry.run(ctx, func() (err error) {
+		failed, err = db.sendBatch(ctx, batch)
+		return err
 	})
 	code := pgCode(err)
 	switch {
@@ -275,27 +267,11 @@ func (db *DB) finishBegun(ctx context.Context, o checkout.Order, f finish, resp 
 			UPDATE orders SET status = $2, payment_id = $3, failure_reason = $4, updated_at = $5
 			WHERE id = $1 AND status = 'pending' RETURNING id)
 		SELECT 1 / count(*) FROM o`, o.ID, string(f.status), f.paymentID, f.reason, now)
-	for _, l := range o.Lines {
-		batch.Queue(stockMove(f.stockSQL), l.ProductID, int64(l.Quantity))
-	}
-	if resp != nil {
-		r := resp(o)
-		batch.Queue(`UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2`,
-			o.UserID, o.IdempotencyKey, r.Status, r.Body)
-	}
-	batch.Queue(`INSERT INTO outbox (topic, payload, created_at) VALUES ($1, $2, $3)`, f.topic, string(ev), now)
+	queueFinishWrites(batch, o, f, resp, ev, now)
 	failed := -1
-	err = db.retry.run(ctx, func() error {
-		failed = -1
-		br := db.pool.SendBatch(ctx, batch)
-		for i := range batch.Len() {
-			if _, err := br.Exec(); err != nil {
-				failed = i
-				br.Close()
-				return err
-			}
-		}
-		return br.Close()
+	err = db.retry.run(ctx, func() (err error) {
+		failed, err = db.sendBatch(ctx, batch)
+		return err
 	})
 	switch {
 	case err == nil:
@@ -308,6 +284,35 @@ func (db *DB) finishBegun(ctx context.Context, o checkout.Order, f finish, resp 
 		return checkout.Order{}, fmt.Errorf("%s %s: stock accounting broken: %w", f.op, o.ID, err)
 	}
 	return checkout.Order{}, wrapErr(f.op, err)
+}
+
+// sendBatch sends batch and reads every result. On an error it returns
+// the index of the statement that failed (PostgreSQL skipped the rest),
+// else -1.
+func (db *DB) sendBatch(ctx context.Context, batch *pgx.Batch) (failed int, err error) {
+	br := db.pool.SendBatch(ctx, batch)
+	for i := range batch.Len() {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return i, err
+		}
+	}
+	return -1, br.Close()
+}
+
+// queueFinishWrites queues the writes that finish order o (its lines in
+// o.Lines): each line's stock move in line order, the idempotency key's
+// stored response when resp is set, and the outbox event ev.
+func queueFinishWrites(batch *pgx.Batch, o checkout.Order, f finish, resp func(checkout.Order) checkout.Response, ev []byte, now time.Time) {
+	for _, l := range o.Lines {
+		batch.Queue(stockMove(f.stockSQL), l.ProductID, int64(l.Quantity))
+	}
+	if resp != nil {
+		r := resp(o)
+		batch.Queue(`UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2`,
+			o.UserID, o.IdempotencyKey, r.Status, r.Body)
+	}
+	batch.Queue(`INSERT INTO outbox (topic, payload, created_at) VALUES ($1, $2, $3)`, f.topic, string(ev), now)
 }
 
 // codeDivisionByZero is the SQLSTATE of the guard in stockMove: division by
@@ -380,15 +385,7 @@ func (db *DB) finishTx(ctx context.Context, conn *pgx.Conn, orderID string, f fi
 		return checkout.Order{}, err
 	}
 	batch = &pgx.Batch{}
-	for _, l := range lines {
-		batch.Queue(stockMove(f.stockSQL), l.ProductID, int64(l.Quantity))
-	}
-	if resp != nil {
-		r := resp(o)
-		batch.Queue(`UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE user_id = $1 AND key = $2`,
-			o.UserID, o.IdempotencyKey, r.Status, r.Body)
-	}
-	batch.Queue(`INSERT INTO outbox (topic, payload, created_at) VALUES ($1, $2, $3)`, f.topic, string(ev), now)
+	queueFinishWrites(batch, o, f, resp, ev, now)
 	// After an error PostgreSQL skips the rest of the batch, COMMIT
 	// included, and the caller rolls back.
 	batch.Queue(`COMMIT`)

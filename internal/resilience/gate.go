@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -34,8 +33,6 @@ type Gate struct {
 	waiting atomic.Int64
 	held    atomic.Int64
 	waits   atomic.Int64 // requests that had to wait
-	// OnWait, when set, receives how long each waiting request waited.
-	OnWait func(time.Duration)
 }
 
 // NewGate returns a gate of size places.
@@ -71,15 +68,11 @@ func (g *Gate) acquire() {
 		g.held.Add(1)
 		return
 	}
-	start := time.Now()
 	g.waiting.Add(1)
 	_ = g.sem.Acquire(context.Background(), 1) // never fails: no deadline
 	g.waiting.Add(-1)
 	g.held.Add(1)
 	g.waits.Add(1)
-	if g.OnWait != nil {
-		g.OnWait(time.Since(start))
-	}
 }
 
 func (g *Gate) release() {
