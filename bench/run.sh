@@ -77,12 +77,18 @@ echo "warming up..." >&2
 $LOAD wrk -t1 -c16 -d2s "$BRISK/v1/products/42" >/dev/null
 $LOAD wrk -t1 -c16 -d2s "$BRISK_OFF/v1/products/42" >/dev/null
 
-# 1 + 2: cached product GET, brisk vs bare vs nginx (interleaved runs).
+# 1 + 2: cached product GET, brisk vs bare vs nginx (interleaved runs,
+# the order rotating from run to run: on this machine a run's place in
+# the sequence moves its figure by several per cent).
 b=(); x=(); n=()
 for i in $(seq "$RUNS"); do
-	b+=("$(wrk_rps "$BRISK/v1/products/42")")
-	x+=("$(wrk_rps "http://127.0.0.1:$XP/v1/products/42")")
-	n+=("$(wrk_rps "http://127.0.0.1:$NP/v1/products/42")")
+	for j in 0 1 2; do
+		case $(((i + j) % 3)) in
+		1) b+=("$(wrk_rps "$BRISK/v1/products/42")") ;;
+		2) x+=("$(wrk_rps "http://127.0.0.1:$XP/v1/products/42")") ;;
+		0) n+=("$(wrk_rps "http://127.0.0.1:$NP/v1/products/42")") ;;
+		esac
+	done
 	echo "run $i: brisk ${b[-1]}/s bare ${x[-1]}/s nginx ${n[-1]}/s" >&2
 done
 B_RPS=$(median "${b[@]}"); X_RPS=$(median "${x[@]}"); N_RPS=$(median "${n[@]}")
@@ -91,7 +97,7 @@ B_RPS=$(median "${b[@]}"); X_RPS=$(median "${x[@]}"); N_RPS=$(median "${n[@]}")
 # short runs back to back, the order alternating (on this machine the
 # first run of a pair is measurably slower), the median of the pairs'
 # overheads.
-TPAIRS=${TPAIRS:-10}
+TPAIRS=${TPAIRS:-16}
 o=(); t=(); tr=()
 for i in $(seq "$TPAIRS"); do
 	if ((i % 2)); then
@@ -154,7 +160,7 @@ done
 l=()
 for i in $(seq "$RUNS"); do
 	$LOAD "$W/brisk" load --target "http://127.0.0.1:$XP" --scenario product --products 1000 --rate 200000 --connections 64 --duration "$DUR" --out "$W/l.json" >/dev/null || true
-	l+=("$(json "$W/l.json" "sum(v for k,v in j['total']['statuses'].items() if k.startswith('2'))/(j['duration_ns']/1e9)")")
+	l+=("$(json "$W/l.json" "round(sum(v for k,v in j['total']['statuses'].items() if k.startswith('2'))/(j['duration_ns']/1e9))")")
 	echo "run $i: brisk load top ${l[-1]}/s" >&2
 done
 L_RPS=$(median "${l[@]}")

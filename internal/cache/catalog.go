@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"time"
+
 	"context"
 	"strconv"
 	"strings"
@@ -50,17 +52,20 @@ func (c *Cache) ProductChanged(ctx context.Context, id int64) error {
 }
 
 // Peek returns the fresh L1 entry of key when serving it needs nothing
-// else: present, not expired, no early refresh due. It counts a hit.
-// Anything else is false, and the caller takes the full path (Get).
-func (c *Cache) Peek(key string) (*Entry, bool) {
+// else: present, not expired, no early refresh due, at now (the cache's
+// clock, Now). It counts a hit. Anything else is false, and the caller
+// takes the full path (Get).
+func (c *Cache) Peek(key string, now time.Time) (*Entry, bool) {
 	e, ok := c.l1.GetIfPresent(key)
 	if !ok {
 		return nil, false
 	}
-	now := c.nowNano()
-	if now >= e.expires || c.shouldRefresh(e, now) {
+	if now := now.UnixNano(); now >= e.expires || c.shouldRefresh(e, now) {
 		return nil, false
 	}
 	c.st.l1Hits.Add(1)
 	return e, true
 }
+
+// Now is the time on the cache's clock (Config.Now).
+func (c *Cache) Now() time.Time { return c.cfg.Now() }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/briskhq/brisk/internal/cache"
 	"github.com/briskhq/brisk/internal/catalog"
@@ -39,33 +38,34 @@ func (s *Server) serveHit(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	var (
-		key, pattern string
-		cc           []string
+		key string
+		cc  []string
+		rt  int // index in s.hotRoute
 	)
 	if r.URL.Path == "/v1/products" {
 		q, err := catalog.ParseQuery(r.URL.Query())
 		if err != nil {
 			return false // the chain answers the 400
 		}
-		key, pattern, cc = s.Cache.ListingKey(q), listPattern, listCacheControl
+		key, cc, rt = s.Cache.ListingKey(q), listCacheControl, 1
 	} else if id, ok := productID(r.URL.Path); ok {
-		key, pattern, cc = cache.ProductKey(id), productPattern, productCacheControl
+		key, cc = cache.ProductKey(id), productCacheControl
 	} else {
 		return false
 	}
 	var (
-		l     telemetry.Lone
-		start time.Time
-		rid   string
-		ok    bool
+		l   telemetry.Lone
+		rid string
+		ok  bool
 	)
+	now := s.Cache.Now() // also the start of the request's telemetry
 	if t := s.Hot.Telemetry; t != nil {
 		if l, ok = t.Begin(r); !ok {
 			return false
 		}
-		start, rid = time.Now(), l.ID()
+		rid = l.ID()
 	}
-	e, ok := s.Cache.Peek(key)
+	e, ok := s.Cache.Peek(key, now)
 	if !ok {
 		return false
 	}
@@ -78,7 +78,7 @@ func (s *Server) serveHit(w http.ResponseWriter, r *http.Request) bool {
 		status, n = cache.WriteLast(w, r, cache.Result{Entry: e}, cc)
 	}
 	if t := s.Hot.Telemetry; t != nil {
-		t.End(w, r, l, pattern, status, int64(n), start)
+		t.End(w, r, l, s.hotRoute[rt], status, int64(n), now)
 	}
 	return true
 }

@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"context"
+	"github.com/briskhq/brisk/internal/telemetry"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -60,7 +61,8 @@ type Server struct {
 	Deps
 	log      *slog.Logger
 	draining atomic.Bool
-	hot      bool // serveHit is on
+	hot      bool               // serveHit is on
+	hotRoute [2]telemetry.Route // serveHit's routes: product, listing
 	handler  http.Handler
 	mux      *http.ServeMux
 }
@@ -82,6 +84,9 @@ func New(d Deps) *Server {
 		inner = d.Edge(inner)
 	}
 	s.hot = d.Cache != nil && (d.Edge == nil || d.Hot.Admit != nil) && (d.Instrument == nil || d.Hot.Telemetry != nil)
+	if t := d.Hot.Telemetry; t != nil {
+		s.hotRoute = [2]telemetry.Route{t.Route(productPattern), t.Route(listPattern)}
+	}
 	s.handler = s.requestID(inner)
 	if d.Compress != nil {
 		s.handler = d.Compress(s.handler)

@@ -52,8 +52,11 @@ func (g *Gate) Waiting() int { return int(g.waiting.Load()) }
 // Waits is the number of requests so far that had to wait.
 func (g *Gate) Waits() int64 { return g.waits.Load() }
 
-// Listener wraps ln so that its connections pass the gate.
-func (g *Gate) Listener(ln net.Listener) net.Listener { return gateListener{ln, g} }
+// Listener wraps ln so that its connections pass the gate; their far
+// deadlines are kept coarsely (see coarseTick) until ln is closed.
+func (g *Gate) Listener(ln net.Listener) net.Listener {
+	return &gateListener{Listener: ln, g: g, s: newSweeper()}
+}
 
 // ConnState is the server's ConnState hook: a connection that has
 // written its response (idle) or is gone gives its place back.
@@ -83,14 +86,24 @@ func (g *Gate) release() {
 type gateListener struct {
 	net.Listener
 	g *Gate
+	s *sweeper
 }
 
-func (l gateListener) Accept() (net.Conn, error) {
+func (l *gateListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &gatedConn{Conn: c, g: l.g}, nil
+	gc := &gatedConn{Conn: c, g: l.g, s: l.s}
+	l.s.add(gc)
+	return gc, nil
+}
+
+// Close closes the listener; its sweeper stops once the connections it
+// accepted are closed too.
+func (l *gateListener) Close() error {
+	l.s.close()
+	return l.Listener.Close()
 }
 
 // gatedConn takes a place in the gate when data arrives while it holds
@@ -100,7 +113,9 @@ func (l gateListener) Accept() (net.Conn, error) {
 type gatedConn struct {
 	net.Conn
 	g       *Gate
+	s       *sweeper
 	holding atomic.Bool
+	rd, wd  deadline
 }
 
 func (c *gatedConn) Read(p []byte) (int, error) {

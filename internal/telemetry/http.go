@@ -409,11 +409,22 @@ func (h *HTTP) Begin(r *http.Request) (l Lone, ok bool) {
 	return l, true
 }
 
+// Route is the telemetry of one route, resolved once (HTTP.Route) for a
+// handler that answers its requests outside Middleware.
+type Route struct{ e *routeEntry }
+
+// Route returns the telemetry of the route that the ServeMux pattern
+// ("GET /v1/products/{id}") names.
+func (h *HTTP) Route(pattern string) Route {
+	method, _, _ := strings.Cut(pattern, " ")
+	return Route{h.entry(methodLabel(method), pattern)}
+}
+
 // End records a request begun with Begin as Middleware would have: its
-// route's count and duration (pattern is the ServeMux pattern that
-// would have served it), the SLO counters and the sampled access log.
-// It is not counted in flight: such a request never waits.
-func (h *HTTP) End(w http.ResponseWriter, r *http.Request, l Lone, pattern string, status int, bytes int64, start time.Time) {
-	st := state{ResponseWriter: w, status: status, bytes: bytes, pattern: pattern, span: l.span}
+// route's count and duration (rt is the route that would have served
+// it), the SLO counters and the sampled access log. It is not counted in
+// flight: such a request never waits.
+func (h *HTTP) End(w http.ResponseWriter, r *http.Request, l Lone, rt Route, status int, bytes int64, start time.Time) {
+	st := state{ResponseWriter: w, status: status, bytes: bytes, entry: rt.e, span: l.span}
 	h.finish(r, &st, time.Since(start))
 }

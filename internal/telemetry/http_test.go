@@ -455,7 +455,7 @@ func TestLoneRequests(t *testing.T) {
 			}
 			w := httptest.NewRecorder()
 			w.Header().Set("X-Request-Id", l.ID())
-			h.End(w, req, l, "GET /v1/products/{id}", http.StatusNotModified, 0, time.Now().Add(-3*time.Millisecond))
+			h.End(w, req, l, h.Route("GET /v1/products/{id}"), http.StatusNotModified, 0, time.Now().Add(-3*time.Millisecond))
 			c, err := m.requests.GetMetricWithLabelValues("GET", "/v1/products/{id}", "browse", "3xx")
 			if err != nil {
 				t.Fatal(err)
