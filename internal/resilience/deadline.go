@@ -19,24 +19,30 @@ import (
 // os.ErrDeadlineExceeded, as they would have. A far deadline is so
 // enforced up to coarseTick late; a near one, a past one (net/http's
 // abort of its background read) and none are set on the connection at
-// once, exactly.
+// once, exactly. Times are kept on the monotonic clock (as offsets from
+// epoch), as a net.Conn's own deadlines are: a wall-clock step moves
+// none of them.
 const (
 	coarseTick  = 250 * time.Millisecond
 	coarseSlack = time.Second
 )
 
+// epoch is the origin of the kept deadlines: they are nanoseconds since.
+var epoch = time.Now()
+
 // sweeper enforces the far deadlines of a listener's connections.
 type sweeper struct {
-	now    atomic.Int64 // unix ns at the last tick
-	mu     sync.Mutex
-	conns  map[*gatedConn]struct{}
-	closed bool          // the listener is closed
-	stop   chan struct{} // closed when the sweeper stops
+	now     atomic.Int64 // ns since epoch at the last tick
+	mu      sync.Mutex
+	conns   map[*gatedConn]struct{}
+	closed  bool          // the listener is closed
+	stopped bool          // run has returned: add refuses
+	stop    chan struct{} // closed when the sweeper stops
 }
 
 func newSweeper() *sweeper {
 	s := &sweeper{conns: make(map[*gatedConn]struct{}), stop: make(chan struct{})}
-	s.now.Store(time.Now().UnixNano())
+	s.now.Store(int64(time.Since(epoch)))
 	go s.run()
 	return s
 }
@@ -49,7 +55,7 @@ func (s *sweeper) run() {
 	t := time.NewTicker(coarseTick)
 	defer t.Stop()
 	for now := range t.C {
-		if !s.sweep(now.UnixNano()) {
+		if !s.sweep(int64(now.Sub(epoch))) {
 			return
 		}
 	}
@@ -61,6 +67,7 @@ func (s *sweeper) sweep(now int64) bool {
 	s.now.Store(now)
 	s.mu.Lock()
 	if s.closed && len(s.conns) == 0 {
+		s.stopped = true
 		s.mu.Unlock()
 		return false
 	}
@@ -78,10 +85,16 @@ func (s *sweeper) sweep(now int64) bool {
 	return true
 }
 
-func (s *sweeper) add(c *gatedConn) {
+// add registers c; false when the sweeper has stopped (the listener was
+// closed while the connection was being accepted).
+func (s *sweeper) add(c *gatedConn) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
 	s.conns[c] = struct{}{}
-	s.mu.Unlock()
+	return true
 }
 
 func (s *sweeper) remove(c *gatedConn) {
@@ -101,7 +114,7 @@ func (s *sweeper) close() {
 // deadline is one direction's deadline of a gated connection.
 type deadline struct {
 	mu    sync.Mutex    // orders changes of the real deadline
-	at    atomic.Uint64 // far deadline kept here, unix ns; 0: none
+	at    atomic.Uint64 // far deadline kept here, ns since epoch; 0: none
 	armed atomic.Bool   // the connection has a real deadline set
 }
 
@@ -117,17 +130,20 @@ func (d *deadline) set(s *sweeper, t time.Time, setReal func(time.Time) error) e
 		d.armed.Store(false)
 		return setReal(t)
 	}
-	if sec := t.Unix(); sec > 0 && sec < 1<<33 { // before 2242: UnixNano is defined
-		if ns := t.UnixNano(); ns > s.now.Load()+int64(coarseSlack) {
-			d.at.Store(uint64(ns))
-			if !d.armed.Load() {
-				return nil
-			}
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			d.armed.Store(false)
-			return setReal(time.Time{})
+	if at := t.Sub(epoch); at > time.Duration(s.now.Load())+coarseSlack { // Sub saturates: no overflow
+		d.at.Store(uint64(at))
+		if !d.armed.Load() {
+			return nil
 		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.at.Load() == 0 {
+			// The sweeper took this very deadline, passed already (its
+			// tick came late), and set it on the connection: keep it.
+			return nil
+		}
+		d.armed.Store(false)
+		return setReal(time.Time{})
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -152,7 +168,7 @@ func (d *deadline) expire(now int64, setReal func(time.Time) error) {
 		d.armed.Store(was) // changed meanwhile
 		return
 	}
-	_ = setReal(time.Unix(0, int64(at)))
+	_ = setReal(epoch.Add(time.Duration(at)))
 }
 
 func (c *gatedConn) SetReadDeadline(t time.Time) error {

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -232,8 +234,8 @@ func TestCoarseDeadlineForgetsClosed(t *testing.T) {
 func TestCoarseDeadlineExtendedAfterExpiry(t *testing.T) {
 	c, client, _ := gatedPair(t)
 	c.SetReadDeadline(time.Now().Add(time.Minute))
-	c.rd.at.Store(uint64(time.Now().Add(-time.Second).UnixNano())) // as if a minute had passed
-	c.rd.expire(time.Now().UnixNano(), c.Conn.SetReadDeadline)     // as the sweeper would
+	c.rd.at.Store(uint64(max(time.Since(epoch)-time.Second, 1)))  // as if a minute had passed
+	c.rd.expire(int64(time.Since(epoch)), c.Conn.SetReadDeadline) // as the sweeper would
 	if took, err := readFor(c); !errors.Is(err, os.ErrDeadlineExceeded) || took > time.Second {
 		t.Fatalf("after expiry: read %v after %v, want a deadline error at once", err, took)
 	}
@@ -242,4 +244,116 @@ func TestCoarseDeadlineExtendedAfterExpiry(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("read after a new deadline: %v", err)
 	}
+}
+
+// lateListener models a TCP Accept that had already taken a connection
+// from the kernel when the listener was closed: it returns it late.
+type lateListener struct {
+	net.Listener
+	release chan struct{}
+	conn    net.Conn
+}
+
+func (l *lateListener) Accept() (net.Conn, error) { <-l.release; return l.conn, nil }
+func (l *lateListener) Close() error              { return nil }
+
+// TestCoarseDeadlineAcceptAfterStop: a connection the inner Accept
+// returns after Close, once the sweeper has stopped (closed, no
+// connections), is closed and refused: nothing would enforce its far
+// deadlines.
+func TestCoarseDeadlineAcceptAfterStop(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll := &lateListener{release: make(chan struct{}), conn: sc}
+	gl := NewGate(1).Listener(ll).(*gateListener)
+	got := make(chan net.Conn, 1)
+	go func() { c, _ := gl.Accept(); got <- c }() // inner Accept in progress
+	gl.Close()
+	select {
+	case <-gl.s.stop: // closed and empty: the sweeper stops
+	case <-time.After(2 * time.Second):
+		t.Fatal("sweeper did not stop")
+	}
+	close(ll.release) // the in-flight Accept returns its connection now
+	if c := <-got; c != nil {
+		c.Close()
+		t.Fatal("Accept after the sweeper stopped returned a connection whose far deadlines nothing would enforce")
+	}
+	if _, err := client.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the refused connection was left open")
+	}
+}
+
+// TestCoarseDeadlineSetExpireRace: set stores a far deadline B while
+// the sweeper (whose tick came more than coarseSlack late) takes B, now
+// passed, and sets it on the connection; set must not then clear it as
+// if it were an old near deadline of its own, which would leave B
+// neither kept nor set: never enforced.
+func TestCoarseDeadlineSetExpireRace(t *testing.T) {
+	s := &sweeper{} // now 0: any positive deadline past 1 s is far
+	const B = uint64(10 * time.Second)
+	now := int64(B) + 1
+	var gen, ack atomic.Int64
+	var cur atomic.Pointer[deadline]
+	var real atomic.Int64 // the fake connection's deadline, ns since epoch; 0 none
+	setReal := func(t time.Time) error {
+		if t.IsZero() {
+			real.Store(0)
+		} else {
+			real.Store(int64(t.Sub(epoch)))
+		}
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { // the sweeper
+		defer close(done)
+		for i := int64(1); ; i++ {
+			for gen.Load() < i {
+				if gen.Load() < 0 {
+					return
+				}
+				runtime.Gosched()
+			}
+			d := cur.Load()
+			for k := 0; k < 8; k++ {
+				d.expire(now, setReal)
+			}
+			ack.Store(i)
+		}
+	}()
+	lost := 0
+	deadlineT := epoch.Add(time.Duration(B))
+	stop := time.Now().Add(2 * time.Second)
+	i := int64(0)
+	for ; time.Now().Before(stop) && lost == 0; i++ {
+		d := &deadline{}
+		d.at.Store(B) // B kept (set before, same value set again)
+		real.Store(0)
+		cur.Store(d)
+		gen.Store(i + 1)
+		d.set(s, deadlineT, setReal)
+		for ack.Load() < i+1 {
+		}
+		if d.at.Load() == 0 && !d.armed.Load() && real.Load() == 0 {
+			lost++
+		}
+	}
+	gen.Store(-1)
+	<-done
+	if lost > 0 {
+		t.Fatalf("after %d rounds: a passed deadline was left neither kept nor set on the connection", i)
+	}
+	t.Logf("%d rounds, no lost deadline", i)
 }

@@ -95,7 +95,10 @@ func (l *gateListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	gc := &gatedConn{Conn: c, g: l.g, s: l.s}
-	l.s.add(gc)
+	if !l.s.add(gc) { // closed meanwhile, and nothing would enforce its deadlines
+		c.Close()
+		return nil, net.ErrClosed
+	}
 	return gc, nil
 }
 
