@@ -2,7 +2,7 @@
 GO ?= go
 GOBIN := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: help run build test test-short check proto bench bench-db tools
+.PHONY: help run build test test-short check proto bench bench-db pgo tools
 
 help:
 	@echo "make run     run brisk up (embedded store, payment service, API on :8080)"
@@ -10,6 +10,7 @@ help:
 	@echo "make check   gofmt, go vet, staticcheck, go test -race -short"
 	@echo "make proto   regenerate the payment service's protobuf code"
 	@echo "make bench   measure brisk against the machine's limits (bench/)"
+	@echo "make pgo     re-profile brisk for profile-guided optimization (cmd/brisk/default.pgo)"
 
 run:
 	$(GO) run ./cmd/brisk up
@@ -43,3 +44,6 @@ bench-db:
 
 bench:
 	bash bench/run.sh
+
+pgo:
+	bash bench/pgo.sh
