@@ -73,7 +73,7 @@ func (s *sweeper) sweep(now int64) bool {
 	}
 	due := make([]*gatedConn, 0, 8)
 	for c := range s.conns {
-		if c.rd.at.Load()-1 < uint64(now) || c.wd.at.Load()-1 < uint64(now) { // 0 (none) wraps to the maximum
+		if c.due(now) {
 			due = append(due, c)
 		}
 	}
@@ -118,45 +118,46 @@ type deadline struct {
 	armed atomic.Bool   // the connection has a real deadline set
 }
 
-// set applies t: kept when far, else set on the connection with setReal.
+// set applies t: kept when far or zero (clearing the connection's real
+// deadline if one is set), else set on the connection with setReal.
 func (d *deadline) set(s *sweeper, t time.Time, setReal func(time.Time) error) error {
-	if t.IsZero() {
-		d.at.Store(0)
-		if !d.armed.Load() {
-			return nil
+	var at time.Duration // kept; 0: none
+	if !t.IsZero() {
+		// Sub saturates: no overflow.
+		if at = t.Sub(epoch); at <= time.Duration(s.now.Load())+coarseSlack {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.at.Store(0)
+			d.armed.Store(true)
+			return setReal(t)
 		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		d.armed.Store(false)
-		return setReal(t)
 	}
-	if at := t.Sub(epoch); at > time.Duration(s.now.Load())+coarseSlack { // Sub saturates: no overflow
-		d.at.Store(uint64(at))
-		if !d.armed.Load() {
-			return nil
-		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.at.Load() == 0 {
-			// The sweeper took this very deadline, passed already (its
-			// tick came late), and set it on the connection: keep it.
-			return nil
-		}
-		d.armed.Store(false)
-		return setReal(time.Time{})
+	d.at.Store(uint64(at))
+	if !d.armed.Load() {
+		return nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.at.Store(0)
-	d.armed.Store(true)
-	return setReal(t)
+	if at != 0 && d.at.Load() == 0 {
+		// The sweeper took this very deadline, passed already (its tick
+		// came late), and set it on the connection: keep it.
+		return nil
+	}
+	d.armed.Store(false)
+	return setReal(time.Time{})
+}
+
+// due returns the kept deadline if it has passed by now.
+func (d *deadline) due(now int64) (uint64, bool) {
+	at := d.at.Load()
+	return at, at != 0 && at <= uint64(now)
 }
 
 // expire sets the connection's real deadline if the kept one has passed
 // by now.
 func (d *deadline) expire(now int64, setReal func(time.Time) error) {
-	at := d.at.Load()
-	if at == 0 || at > uint64(now) {
+	at, ok := d.due(now)
+	if !ok {
 		return
 	}
 	d.mu.Lock()
@@ -169,6 +170,13 @@ func (d *deadline) expire(now int64, setReal func(time.Time) error) {
 		return
 	}
 	_ = setReal(epoch.Add(time.Duration(at)))
+}
+
+// due reports whether a kept deadline of c has passed by now.
+func (c *gatedConn) due(now int64) bool {
+	_, r := c.rd.due(now)
+	_, w := c.wd.due(now)
+	return r || w
 }
 
 func (c *gatedConn) SetReadDeadline(t time.Time) error {

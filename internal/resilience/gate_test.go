@@ -23,6 +23,16 @@ func gatedServer(t *testing.T, g *Gate, h http.Handler) *httptest.Server {
 	return ts
 }
 
+// waitActive waits up to 5 s for n places of g to be held, and returns
+// how many are.
+func waitActive(g *Gate, n int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for g.Active() != n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return g.Active()
+}
+
 // TestGateBoundsActiveRequests: with 2 places, 6 concurrent requests on 6
 // connections are served at most 2 at a time, the others wait their
 // turn, and all are answered.
@@ -59,11 +69,7 @@ func TestGateBoundsActiveRequests(t *testing.T) {
 	if w := g.Waits(); w < 3 {
 		t.Errorf("%d requests waited, want at least 4 of 6 (>= 3 allowing for timing)", w)
 	}
-	deadline := time.Now().Add(5 * time.Second) // connections turn idle just after their response
-	for g.Active() != 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if a := g.Active(); a != 0 {
+	if a := waitActive(g, 0); a != 0 { // connections turn idle just after their response
 		t.Errorf("%d places still held after every response", a)
 	}
 }
@@ -112,10 +118,7 @@ func TestGateClosedConnectionReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	deadline := time.Now().Add(5 * time.Second)
-	for g.Active() != 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitActive(g, 1)
 	c.Close()
 	close(release)
 	client := &http.Client{Timeout: 5 * time.Second}
@@ -124,10 +127,7 @@ func TestGateClosedConnectionReleases(t *testing.T) {
 		t.Fatalf("after the first client left, a new request: %v", err)
 	}
 	res.Body.Close()
-	for g.Active() != 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if a := g.Active(); a != 0 {
+	if a := waitActive(g, 0); a != 0 {
 		t.Errorf("%d places held after every connection is done", a)
 	}
 }
