@@ -296,10 +296,13 @@ loop:
 	}
 	// Security headers on API answers.
 	r := c.do("GET", "/v1/products/1", nil)
-	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Content-Security-Policy": "default-src 'none'"} {
+	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"} {
 		if !strings.HasPrefix(r.header.Get(h), want) {
 			t.Errorf("%s = %q, want %q", h, r.header.Get(h), want)
 		}
+	}
+	if v := r.header.Values("Referrer-Policy"); v != nil {
+		t.Errorf("Referrer-Policy %q on JSON (an HTML response's header)", v)
 	}
 	if r.header.Get("Strict-Transport-Security") != "" {
 		t.Error("HSTS on plain HTTP")

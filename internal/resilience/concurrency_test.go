@@ -163,7 +163,7 @@ func TestSecurityHeaders(t *testing.T) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		hd := w.Header()
-		if hd.Get("X-Content-Type-Options") != "nosniff" || hd.Get("Referrer-Policy") != "no-referrer" {
+		if hd.Get("X-Content-Type-Options") != "nosniff" || hd["Referrer-Policy"] != nil {
 			t.Errorf("%s: headers %v", tt.name, hd)
 		}
 		if hd.Get("Content-Security-Policy") != tt.wantCSP {

@@ -117,6 +117,9 @@ func TestPages(t *testing.T) {
 			if got := res.header.Get("Content-Type"); got != "text/html; charset=utf-8" {
 				t.Errorf("GET %s: Content-Type = %q", tt.target, got)
 			}
+			if got := res.header.Get("Referrer-Policy"); got != "same-origin" {
+				t.Errorf("GET %s: Referrer-Policy = %q, want same-origin", tt.target, got)
+			}
 			if strings.Contains(res.body, "<script>") || strings.Contains(res.body, " style=") {
 				t.Errorf("GET %s: inline script or style (the CSP forbids them)", tt.target)
 			}
@@ -209,6 +212,9 @@ func TestStaticAssets(t *testing.T) {
 	sw := get(t, strict, "GET", "/sw.js")
 	if got := sw.header.Get("Content-Security-Policy"); !strings.Contains(got, "connect-src 'self'") {
 		t.Errorf("sw.js CSP = %q, want one that lets the worker fetch from its origin", got)
+	}
+	if got := sw.header.Get("Referrer-Policy"); got != "same-origin" {
+		t.Errorf("sw.js: Referrer-Policy = %q, want same-origin (the worker's requests follow it)", got)
 	}
 	if sw.status != 200 || sw.header.Get("Cache-Control") != "no-cache" || !strings.Contains(sw.header.Get("Content-Type"), "javascript") {
 		t.Fatalf("GET /sw.js = %d, Cache-Control %q, Content-Type %q", sw.status, sw.header.Get("Cache-Control"), sw.header.Get("Content-Type"))
