@@ -1,11 +1,61 @@
 package resilience
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 )
+
+var headerSink [2]http.Header
+
+// BenchmarkResponseHeaderFields measures what net/http does per response
+// for n header fields set by the handler: the handler's map, net/http's
+// copy of it at WriteHeader, and the sorted, validated write. A gzipped
+// cache hit carries 8 (Cache-Control, Content-Encoding, CSP,
+// Content-Type, ETag, Vary, nosniff, X-Request-Id); a ninth field (such
+// as Referrer-Policy, which JSON does not need) outgrows the maps'
+// single-group form: 1.6 times the cost of eight here, 10 allocations
+// instead of 5.
+func BenchmarkResponseHeaderFields(b *testing.B) {
+	defer func() { headerSink = [2]http.Header{} }()
+	fields := []struct{ k, v string }{
+		{"Cache-Control", "public, max-age=30, stale-while-revalidate=60"},
+		{"Content-Encoding", "gzip"},
+		{"Content-Security-Policy", apiCSP},
+		{"Content-Type", "application/json"},
+		{"Etag", `"1j6ahlodthnec-gzip"`},
+		{"Vary", "Accept-Encoding"},
+		{"X-Content-Type-Options", "nosniff"},
+		{"X-Request-Id", "e7348ebfe28ef9f564143907b5a33fe1"},
+		{"Referrer-Policy", "no-referrer"},
+	}
+	for _, n := range []int{7, 8, 9} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			vals := make([][]string, n)
+			for i := range vals {
+				vals[i] = []string{fields[i].v}
+			}
+			w := bufio.NewWriterSize(io.Discard, 4096)
+			b.ReportAllocs()
+			for b.Loop() {
+				h := make(http.Header)
+				for i := range n {
+					h[fields[i].k] = vals[i]
+				}
+				c := h.Clone()
+				if err := c.Write(w); err != nil {
+					b.Fatal(err)
+				}
+				w.Reset(io.Discard)
+				headerSink = [2]http.Header{h, c} // on the heap, as net/http's are
+			}
+		})
+	}
+}
 
 // BenchmarkEdge measures the edge's cost per admitted request: security
 // headers, deadline, a per-IP rate limit (local bucket) and the

@@ -20,8 +20,8 @@ const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; for
 // makes once rendered, and JSON, never sniffed and allowed to load
 // nothing, makes none. The storefront's pages and assets, which do, set
 // their own. (It would also be a ninth header field on a gzipped cache
-// hit, where net/http's per-request copy of the header map outgrows its
-// small, single-group form and costs twice as much.)
+// hit, where net/http's header maps outgrow their single-group form:
+// 1.6 times the cost of eight fields, BenchmarkResponseHeaderFields.)
 func SecurityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetSecurityHeaders(w.Header(), r)
