@@ -164,7 +164,12 @@ type Cache struct {
 	closeOnce      sync.Once
 
 	l2DownUntil atomic.Int64 // unix ns: skip L2 until then after an error
+
+	coarse *otter.CoarseClock // L1's clock; nil with Config.Now
 }
+
+// coarseClock is the resolution of L1's clock (see New).
+const coarseClock = 100 * time.Millisecond
 
 // New returns a Cache.
 func New(cfg Config) (*Cache, error) {
@@ -201,6 +206,14 @@ func New(cfg Config) (*Cache, error) {
 	}
 	if ownClock {
 		o.Clock = clock{c}
+	} else {
+		// otter reads its clock on every read, for the entry's expiry (the
+		// end of its stale-if-error window); a coarse clock makes that a
+		// variable's load instead of a clock read per hit. The window may
+		// end up to coarseClock early. Freshness is decided on the precise
+		// clock (Peek's now, Get's).
+		c.coarse = otter.NewCoarseClock(coarseClock)
+		o.Clock = c.coarse
 	}
 	l1, err := otter.New(o)
 	if err != nil {
@@ -219,6 +232,9 @@ func (c *Cache) Close() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		c.l1.StopAllGoroutines()
+		if c.coarse != nil {
+			c.coarse.Stop()
+		}
 	})
 }
 
