@@ -238,7 +238,7 @@ func (c *Cache) Close() {
 	})
 }
 
-func (c *Cache) nowNano() int64 { return c.cfg.Now().UnixNano() }
+func (c *Cache) nowNano() int64 { return c.Now().UnixNano() }
 
 // Get returns the entry under key, loading it with load on a miss. ttl is
 // how long a loaded value stays fresh. Concurrent misses of one key share

@@ -1,11 +1,10 @@
 package cache
 
 import (
-	"time"
-
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/briskhq/brisk/internal/catalog"
 )

@@ -31,6 +31,12 @@ const (
 	listPattern    = "GET /v1/products"
 )
 
+// The hit path's routes, as indexes of Server.hotRoute.
+const (
+	hotProduct = iota
+	hotListing
+)
+
 // serveHit answers r from L1 when it is a GET of a product, listing or
 // search page held fresh there, and reports whether it did.
 func (s *Server) serveHit(w http.ResponseWriter, r *http.Request) bool {
@@ -40,14 +46,14 @@ func (s *Server) serveHit(w http.ResponseWriter, r *http.Request) bool {
 	var (
 		key string
 		cc  []string
-		rt  int // index in s.hotRoute
+		rt  = hotProduct
 	)
 	if r.URL.Path == "/v1/products" {
 		q, err := catalog.ParseQuery(r.URL.Query())
 		if err != nil {
 			return false // the chain answers the 400
 		}
-		key, cc, rt = s.Cache.ListingKey(q), listCacheControl, 1
+		key, cc, rt = s.Cache.ListingKey(q), listCacheControl, hotListing
 	} else if id, ok := productID(r.URL.Path); ok {
 		key, cc = cache.ProductKey(id), productCacheControl
 	} else {

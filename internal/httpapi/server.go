@@ -4,7 +4,6 @@ package httpapi
 
 import (
 	"context"
-	"github.com/briskhq/brisk/internal/telemetry"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/briskhq/brisk/internal/cart"
 	"github.com/briskhq/brisk/internal/catalog"
 	"github.com/briskhq/brisk/internal/checkout"
+	"github.com/briskhq/brisk/internal/telemetry"
 )
 
 // MaxBodyBytes is the largest request body accepted (413 above it).
@@ -62,7 +62,7 @@ type Server struct {
 	log      *slog.Logger
 	draining atomic.Bool
 	hot      bool               // serveHit is on
-	hotRoute [2]telemetry.Route // serveHit's routes: product, listing
+	hotRoute [2]telemetry.Route // serveHit's routes, by hotProduct and hotListing
 	handler  http.Handler
 	mux      *http.ServeMux
 }
@@ -85,7 +85,7 @@ func New(d Deps) *Server {
 	}
 	s.hot = d.Cache != nil && (d.Edge == nil || d.Hot.Admit != nil) && (d.Instrument == nil || d.Hot.Telemetry != nil)
 	if t := d.Hot.Telemetry; t != nil {
-		s.hotRoute = [2]telemetry.Route{t.Route(productPattern), t.Route(listPattern)}
+		s.hotRoute = [2]telemetry.Route{hotProduct: t.Route(productPattern), hotListing: t.Route(listPattern)}
 	}
 	s.handler = s.requestID(inner)
 	if d.Compress != nil {

@@ -161,7 +161,7 @@ func (a *asset) serve(w http.ResponseWriter, r *http.Request, cacheControl strin
 	hd.Set("Cache-Control", cacheControl)
 	hd.Set("ETag", a.etag)
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "same-origin") // a stylesheet's own requests follow it, as a page's do
+	hd.Set("Referrer-Policy", referrerPolicy) // a stylesheet's own requests follow it, as a page's do
 	if a.gz != nil {
 		hd.Set("Vary", "Accept-Encoding")
 	}

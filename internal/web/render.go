@@ -18,6 +18,10 @@ import (
 	"github.com/briskhq/brisk/internal/money"
 )
 
+// referrerPolicy is the pages' and assets' Referrer-Policy: the full
+// referrer on the storefront's own requests, none to other origins.
+const referrerPolicy = "same-origin"
+
 // csp allows only same-origin scripts, styles and requests: no inline
 // script can run, which protects the token kept in localStorage.
 const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
@@ -129,7 +133,7 @@ func writeHTML(w http.ResponseWriter, r *http.Request, status int, body []byte, 
 	hd.Set("Content-Type", "text/html; charset=utf-8")
 	hd.Set("Content-Security-Policy", csp)
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("Referrer-Policy", referrerPolicy)
 	hd.Set("Vary", "Accept-Encoding")
 	if status != http.StatusOK {
 		hd.Set("Cache-Control", "no-store")
