@@ -210,8 +210,8 @@ func New(cfg Config) (*Cache, error) {
 		// otter reads its clock on every read, for the entry's expiry (the
 		// end of its stale-if-error window); a coarse clock makes that a
 		// variable's load instead of a clock read per hit. The window may
-		// end up to coarseClock early. Freshness is decided on the precise
-		// clock (Peek's now, Get's).
+		// end up to coarseClock early. Peek decides freshness on it too;
+		// Get, on the precise clock.
 		c.coarse = otter.NewCoarseClock(coarseClock)
 		o.Clock = c.coarse
 	}
@@ -238,7 +238,15 @@ func (c *Cache) Close() {
 	})
 }
 
-func (c *Cache) nowNano() int64 { return c.Now().UnixNano() }
+func (c *Cache) nowNano() int64 { return c.cfg.Now().UnixNano() }
+
+// coarseNano is the time on L1's coarse clock, Config.Now's with it.
+func (c *Cache) coarseNano() int64 {
+	if c.coarse != nil {
+		return c.coarse.NowNano()
+	}
+	return c.nowNano()
+}
 
 // Get returns the entry under key, loading it with load on a miss. ttl is
 // how long a loaded value stays fresh. Concurrent misses of one key share
@@ -308,8 +316,19 @@ func (c *Cache) shouldRefresh(e *Entry, now int64) bool {
 	if c.cfg.DisableEarlyRefresh || e.delta <= 0 || e.refreshing.Load() {
 		return false
 	}
-	return float64(now)-float64(e.delta)*c.cfg.Beta*math.Log(c.cfg.Rand()) >= float64(e.expires)
+	gap := float64(e.expires) - float64(now)
+	window := float64(e.delta) * c.cfg.Beta
+	if gap > window*maxNegLog {
+		// No rand in (0, 1] can reach the expiry from here: skip the
+		// logarithm, most of a hit's XFetch cost, for most of the TTL.
+		return false
+	}
+	return -window*math.Log(c.cfg.Rand()) >= gap
 }
+
+// maxNegLog bounds -ln(u) for every float64 u in (0, 1]: the smallest
+// positive float64 is 2^-1074, and 1074 ln 2 ≈ 744.44.
+const maxNegLog = 745
 
 // refresh starts one background fill of key that replaces e; hits keep
 // getting e until it is done.

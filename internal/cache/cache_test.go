@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -217,6 +218,42 @@ func TestEarlyRefresh(t *testing.T) {
 	t.Logf("stats %+v", s)
 	if s.L1Misses != 1 || s.EarlyRefreshes != 1 || s.Loads != 2 || s.Coalesced != 0 {
 		t.Errorf("stats = %+v; want 1 miss (the first Get), 1 early refresh, 2 loads, no waits", s)
+	}
+}
+
+// TestEarlyRefreshTail: XFetch's shortcut (no logarithm while no rand
+// could reach the expiry) keeps its whole tail: with the smallest rand
+// there is, a key loaded in 1 s is refreshed -ln(rand) s before it
+// expires (709 s by Go's math.Log, 744 s exactly), and not 1 s earlier.
+func TestEarlyRefreshTail(t *testing.T) {
+	clk := newFakeClock()
+	const ttl = 800 * time.Second
+	rnd := math.SmallestNonzeroFloat64
+	tail := time.Duration(-math.Log(rnd) * float64(time.Second))
+	c := newCache(t, cache.Config{Now: clk.Now, Beta: 1, Rand: func() float64 { return rnd }})
+	st := newStore()
+	st.set("k", "v1")
+	st.advance = func() { clk.Advance(time.Second) }
+	ctx := context.Background()
+	if _, err := c.Get(ctx, "product/1", ttl, st.loader("k")); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	st.advance = nil
+	st.mu.Unlock()
+	expiry := clk.Now().Add(ttl - time.Second) // stored at the load's start
+	for _, left := range []time.Duration{tail + time.Second, tail - time.Second} {
+		clk.Advance(expiry.Sub(clk.Now()) - left)
+		if _, err := c.Get(ctx, "product/1", ttl, st.loader("k")); err != nil {
+			t.Fatal(err)
+		}
+		got, want := c.Stats().EarlyRefreshes, uint64(0)
+		if left < tail {
+			want = 1
+		}
+		if got != want {
+			t.Errorf("%v before expiry: %d early refreshes, want %d", left, got, want)
+		}
 	}
 }
 

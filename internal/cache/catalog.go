@@ -4,13 +4,15 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/briskhq/brisk/internal/catalog"
 )
 
-// ProductKey is the cache key of the encoded product id.
-func ProductKey(id int64) string { return "product/" + strconv.FormatInt(id, 10) }
+// ProductKey is the cache key of the encoded product id: "products/" and
+// the id, the tail of the product's API path (/v1/products/{id}), so that
+// the API's hit path takes the key from the request's path rather than
+// building it.
+func ProductKey(id int64) string { return "products/" + strconv.FormatInt(id, 10) }
 
 // ListingKey is the cache key of the encoded listing or search page q
 // under the current catalog version. The text is reduced to its search
@@ -51,20 +53,21 @@ func (c *Cache) ProductChanged(ctx context.Context, id int64) error {
 }
 
 // Peek returns the fresh L1 entry of key when serving it needs nothing
-// else: present, not expired, no early refresh due, at now (the cache's
-// clock, Now). It counts a hit. Anything else is false, and the caller
-// takes the full path (Get).
-func (c *Cache) Peek(key string, now time.Time) (*Entry, bool) {
+// else: present, not expired, no early refresh due. It counts a hit.
+// Anything else is false, and the caller takes the full path (Get).
+//
+// Peek tells freshness by L1's coarse clock (a variable's load; Get reads
+// the precise one): an entry may be served up to coarseClock past its TTL,
+// and its early refresh may come as much later. Invalidation, which keeps
+// changes visible within 100 ms, does not depend on either.
+func (c *Cache) Peek(key string) (*Entry, bool) {
 	e, ok := c.l1.GetIfPresent(key)
 	if !ok {
 		return nil, false
 	}
-	if now := now.UnixNano(); now >= e.expires || c.shouldRefresh(e, now) {
+	if now := c.coarseNano(); now >= e.expires || c.shouldRefresh(e, now) {
 		return nil, false
 	}
 	c.st.l1Hits.Add(1)
 	return e, true
 }
-
-// Now is the time on the cache's clock (Config.Now).
-func (c *Cache) Now() time.Time { return c.cfg.Now() }

@@ -54,8 +54,8 @@ func (s *Server) serveHit(w http.ResponseWriter, r *http.Request) bool {
 			return false // the chain answers the 400
 		}
 		key, cc, rt = s.Cache.ListingKey(q), listCacheControl, hotListing
-	} else if id, ok := productID(r.URL.Path); ok {
-		key, cc = cache.ProductKey(id), productCacheControl
+	} else if k, ok := productKey(r.URL.Path); ok {
+		key, cc = k, productCacheControl
 	} else {
 		return false
 	}
@@ -64,14 +64,13 @@ func (s *Server) serveHit(w http.ResponseWriter, r *http.Request) bool {
 		rid string
 		ok  bool
 	)
-	now := s.Cache.Now() // also the start of the request's telemetry
 	if t := s.Hot.Telemetry; t != nil {
 		if l, ok = t.Begin(r); !ok {
 			return false
 		}
 		rid = l.ID()
 	}
-	e, ok := s.Cache.Peek(key, now)
+	e, ok := s.Cache.Peek(key)
 	if !ok {
 		return false
 	}
@@ -84,26 +83,26 @@ func (s *Server) serveHit(w http.ResponseWriter, r *http.Request) bool {
 		status, n = cache.WriteLast(w, r, cache.Result{Entry: e}, cc)
 	}
 	if t := s.Hot.Telemetry; t != nil {
-		t.End(w, r, l, s.hotRoute[rt], status, int64(n), now)
+		t.End(w, r, l, s.hotRoute[rt], status, int64(n))
 	}
 	return true
 }
 
-// productID parses a path "/v1/products/{id}" whose id is canonical (as
-// pathID accepts it).
-func productID(path string) (int64, bool) {
+// productKey returns the cache key of a path "/v1/products/{id}" whose
+// id is canonical (as pathID accepts it): cache.ProductKey(id), which is
+// the path's tail, taken from the path instead of built.
+func productKey(path string) (string, bool) {
 	s, ok := strings.CutPrefix(path, "/v1/products/")
 	if !ok || s == "" || len(s) > 19 || s[0] == '0' {
-		return 0, false
+		return "", false
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, false
+			return "", false
 		}
 	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, false
+	if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+		return "", false
 	}
-	return id, true
+	return path[len("/v1/"):], true
 }

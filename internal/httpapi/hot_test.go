@@ -1,10 +1,15 @@
 package httpapi
 
-import "testing"
+import (
+	"testing"
 
-// TestProductID: the hit path takes exactly the paths whose id pathID
-// accepts; everything else goes to the chain, which answers it.
-func TestProductID(t *testing.T) {
+	"github.com/briskhq/brisk/internal/cache"
+)
+
+// TestProductKey: the hit path takes exactly the paths whose id pathID
+// accepts, under the key the cache stores them by; everything else goes
+// to the chain, which answers it.
+func TestProductKey(t *testing.T) {
 	tests := []struct {
 		path string
 		id   int64
@@ -23,9 +28,12 @@ func TestProductID(t *testing.T) {
 		{"/v2/products/42", 0, false},
 	}
 	for _, tt := range tests {
-		id, ok := productID(tt.path)
-		if id != tt.id || ok != tt.ok {
-			t.Errorf("productID(%q) = %d, %v; want %d, %v", tt.path, id, ok, tt.id, tt.ok)
+		want := ""
+		if tt.ok {
+			want = cache.ProductKey(tt.id)
+		}
+		if key, ok := productKey(tt.path); key != want || ok != tt.ok {
+			t.Errorf("productKey(%q) = %q, %v; want %q, %v", tt.path, key, ok, want, tt.ok)
 		}
 	}
 }

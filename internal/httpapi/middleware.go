@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -39,7 +38,7 @@ func newRequestID() string {
 			b[i+j] = byte(v >> (8 * j))
 		}
 	}
-	return hex.EncodeToString(b[:])
+	return telemetry.HexID(b)
 }
 
 // requestID gives every request an id, in its context and in the
@@ -49,7 +48,7 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var id string
 		if sc := trace.SpanContextFromContext(r.Context()); sc.HasTraceID() {
-			id = sc.TraceID().String()
+			id = telemetry.HexID(sc.TraceID())
 		} else {
 			id = newRequestID()
 		}

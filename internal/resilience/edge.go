@@ -6,9 +6,13 @@ import (
 	"time"
 )
 
-// API responses' Content-Security-Policy: JSON needs nothing, and nothing
-// may frame it. Handlers that serve pages set their own.
-const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+// API responses' Content-Security-Policy: JSON may load nothing, and
+// nothing may frame it (OWASP's REST cheat sheet asks for frame-ancestors
+// 'none'). base-uri and form-action, which do not fall back to
+// default-src, govern documents with links and forms, not JSON, which
+// nosniff keeps from being read as one; the storefront's pages set their
+// own CSP with them.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'"
 
 // SecurityHeaders sets headers every response should carry before the
 // handler runs (a handler may override them, as the storefront's pages

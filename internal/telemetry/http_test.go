@@ -455,7 +455,8 @@ func TestLoneRequests(t *testing.T) {
 			}
 			w := httptest.NewRecorder()
 			w.Header().Set("X-Request-Id", l.ID())
-			h.End(w, req, l, h.Route("GET /v1/products/{id}"), http.StatusNotModified, 0, time.Now().Add(-3*time.Millisecond))
+			time.Sleep(3 * time.Millisecond) // End records the time since Begin
+			h.End(w, req, l, h.Route("GET /v1/products/{id}"), http.StatusNotModified, 0)
 			c, err := m.requests.GetMetricWithLabelValues("GET", "/v1/products/{id}", "browse", "3xx")
 			if err != nil {
 				t.Fatal(err)
