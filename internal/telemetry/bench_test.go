@@ -48,6 +48,26 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 }
 
+// BenchmarkLone measures the telemetry of a request answered outside
+// Middleware (the API's cache hits): Begin and End.
+func BenchmarkLone(b *testing.B) {
+	spec := slo.Default()
+	tr, _ := NewTracing(context.Background(), TracingConfig{Getenv: func(string) string { return "" }})
+	h := NewHTTP(HTTPConfig{Metrics: NewMetrics(MetricsConfig{Buckets: spec.Buckets()}), SLO: spec, Tracker: slo.NewTracker(spec, nil), Tracing: tr,
+		Logger: NewLogger(io.Discard, slog.LevelInfo), AccessLogRatio: 0.01})
+	rt := h.Route("GET /v1/products/{id}")
+	req := httptest.NewRequest("GET", "/v1/products/42", nil)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		l, ok := h.Begin(req)
+		if !ok {
+			b.Fatal("Begin refused a plain GET")
+		}
+		h.End(w, req, l, rt, http.StatusOK, 350)
+	}
+}
+
 type discardWriter struct{ h http.Header }
 
 func (w *discardWriter) Header() http.Header         { return w.h }
