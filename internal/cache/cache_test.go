@@ -139,26 +139,36 @@ func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 	}
 }
 
+// loadedOnce returns a cache with XFetch (beta 1, every draw rnd) on a
+// fake clock, holding "product/1" (value "v1" of st's key "k"), loaded
+// once for ttl by a load that took 1 s of fake time (XFetch's delta),
+// and the time it expires.
+func loadedOnce(t *testing.T, ttl time.Duration, rnd float64) (*cache.Cache, *fakeClock, *store, time.Time) {
+	t.Helper()
+	clk := newFakeClock()
+	c := newCache(t, cache.Config{Now: clk.Now, Beta: 1, Rand: func() float64 { return rnd }})
+	st := newStore()
+	st.set("k", "v1")
+	st.advance = func() { clk.Advance(time.Second) }
+	if _, err := c.Get(context.Background(), "product/1", ttl, st.loader("k")); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	st.advance = nil
+	st.mu.Unlock()
+	return c, clk, st, clk.Now().Add(ttl - time.Second) // stored at the load's start
+}
+
 // TestEarlyRefresh: under steady traffic (a fake clock moving 100 ms per
 // round of 20 requests), a hot key is reloaded before it expires, in the
 // background: no request misses or waits for a load, even while the
 // refresh is held up for a second.
 func TestEarlyRefresh(t *testing.T) {
-	clk := newFakeClock()
 	const ttl = 10 * time.Second
 	// rand = 0.05: XFetch fires once delta*beta*-ln(0.05) = 3 s remain.
-	c := newCache(t, cache.Config{Now: clk.Now, Beta: 1, Rand: func() float64 { return 0.05 }})
-	st := newStore()
-	st.set("k", "v1")
-	// The first load takes 1 s of fake time: XFetch's delta.
-	st.advance = func() { clk.Advance(time.Second) }
+	c, clk, st, expiry := loadedOnce(t, ttl, 0.05)
 	ctx := context.Background()
-	if _, err := c.Get(ctx, "product/1", ttl, st.loader("k")); err != nil {
-		t.Fatal(err)
-	}
-	expiry := clk.Now().Add(ttl - time.Second) // stored at the load's start
 	st.mu.Lock()
-	st.advance = nil
 	st.values["k"] = "v2"
 	st.gate = make(chan struct{}) // the refresh waits until released
 	st.mu.Unlock()
@@ -226,22 +236,11 @@ func TestEarlyRefresh(t *testing.T) {
 // there is, a key loaded in 1 s is refreshed -ln(rand) s before it
 // expires (709 s by Go's math.Log, 744 s exactly), and not 1 s earlier.
 func TestEarlyRefreshTail(t *testing.T) {
-	clk := newFakeClock()
 	const ttl = 800 * time.Second
 	rnd := math.SmallestNonzeroFloat64
 	tail := time.Duration(-math.Log(rnd) * float64(time.Second))
-	c := newCache(t, cache.Config{Now: clk.Now, Beta: 1, Rand: func() float64 { return rnd }})
-	st := newStore()
-	st.set("k", "v1")
-	st.advance = func() { clk.Advance(time.Second) }
+	c, clk, st, expiry := loadedOnce(t, ttl, rnd)
 	ctx := context.Background()
-	if _, err := c.Get(ctx, "product/1", ttl, st.loader("k")); err != nil {
-		t.Fatal(err)
-	}
-	st.mu.Lock()
-	st.advance = nil
-	st.mu.Unlock()
-	expiry := clk.Now().Add(ttl - time.Second) // stored at the load's start
 	for _, left := range []time.Duration{tail + time.Second, tail - time.Second} {
 		clk.Advance(expiry.Sub(clk.Now()) - left)
 		if _, err := c.Get(ctx, "product/1", ttl, st.loader("k")); err != nil {
