@@ -165,7 +165,7 @@ type Cache struct {
 
 	l2DownUntil atomic.Int64 // unix ns: skip L2 until then after an error
 
-	coarse *otter.CoarseClock // L1's clock; nil with Config.Now
+	coarse *wallClock // L1's clock; nil with Config.Now
 }
 
 // coarseClock is the resolution of L1's clock (see New).
@@ -212,7 +212,7 @@ func New(cfg Config) (*Cache, error) {
 		// variable's load instead of a clock read per hit. The window may
 		// end up to coarseClock early. Peek decides freshness on it too;
 		// Get, on the precise clock.
-		c.coarse = otter.NewCoarseClock(coarseClock)
+		c.coarse = newWallClock(coarseClock)
 		o.Clock = c.coarse
 	}
 	l1, err := otter.New(o)
