@@ -217,13 +217,22 @@ func New(cfg Config) (*Cache, error) {
 	}
 	l1, err := otter.New(o)
 	if err != nil {
+		c.stopClock()
 		return nil, fmt.Errorf("new cache: %w", err)
 	}
 	c.l1 = l1
 	if err := c.register(cfg.Registerer); err != nil {
+		l1.StopAllGoroutines()
+		c.stopClock()
 		return nil, fmt.Errorf("new cache: %w", err)
 	}
 	return c, nil
+}
+
+func (c *Cache) stopClock() {
+	if c.coarse != nil {
+		c.coarse.Stop()
+	}
 }
 
 // Close stops the cache's background goroutines (L1 maintenance,
@@ -232,9 +241,7 @@ func (c *Cache) Close() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		c.l1.StopAllGoroutines()
-		if c.coarse != nil {
-			c.coarse.Stop()
-		}
+		c.stopClock()
 	})
 }
 

@@ -8,11 +8,13 @@ import (
 	"github.com/briskhq/brisk/internal/catalog"
 )
 
-// ProductKey is the cache key of the encoded product id: "products/" and
-// the id, the tail of the product's API path (/v1/products/{id}), so that
-// the API's hit path takes the key from the request's path rather than
-// building it.
-func ProductKey(id int64) string { return "products/" + strconv.FormatInt(id, 10) }
+// ProductKey is the cache key of the encoded product id. (Keys name
+// entries in L2 and in invalidations, which instances of different
+// versions share during a rolling or canary deploy: keep the format.)
+func ProductKey(id int64) string { return ProductKeyPrefix + strconv.FormatInt(id, 10) }
+
+// ProductKeyPrefix is what ProductKey puts before the id's decimal digits.
+const ProductKeyPrefix = "product/"
 
 // ListingKey is the cache key of the encoded listing or search page q
 // under the current catalog version. The text is reduced to its search
@@ -57,8 +59,9 @@ func (c *Cache) ProductChanged(ctx context.Context, id int64) error {
 // Anything else is false, and the caller takes the full path (Get).
 //
 // Peek tells freshness by L1's coarse clock (a variable's load; Get reads
-// the precise one): an entry may be served up to coarseClock past its TTL,
-// and its early refresh may come as much later. Invalidation, which keeps
+// the precise one): an entry may be served about coarseClock past its TTL
+// (more when the clock's goroutine runs late), and its early refresh may
+// come as much later. Invalidation, which keeps
 // changes visible within 100 ms, does not depend on either.
 func (c *Cache) Peek(key string) (*Entry, bool) {
 	e, ok := c.l1.GetIfPresent(key)

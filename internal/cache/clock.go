@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 )
 
 // wallClock is L1's clock (an otter.Clock) and the hit path's (Peek): the
@@ -12,7 +13,11 @@ import (
 // clock, not the monotonic one, because entries carry wall-clock times
 // (they come from other instances through L2) that Peek compares it
 // with. It lags the precise time by up to coarseClock, more when its
-// goroutine runs late.
+// goroutine runs late. A wall-clock step moves L1's expiry with it; otter
+// copes with one backwards (its timer wheel then sweeps every bucket and
+// reschedules what has not expired). The goroutine stops with Stop, or once the clock
+// is no longer reachable (it holds the clock weakly, as otter's own
+// coarse clock does), so a cache that is never closed leaks nothing.
 type wallClock struct {
 	now      atomic.Int64 // unix ns at the last read; 0 once stopped
 	stop     chan struct{}
@@ -23,19 +28,23 @@ type wallClock struct {
 func newWallClock(every time.Duration) *wallClock {
 	c := &wallClock{stop: make(chan struct{}), done: make(chan struct{})}
 	c.now.Store(time.Now().UnixNano())
-	go c.run(every)
+	go runWallClock(weak.Make(c), every, c.stop, c.done)
 	return c
 }
 
-func (c *wallClock) run(every time.Duration) {
-	defer close(c.done)
+func runWallClock(wc weak.Pointer[wallClock], every time.Duration, stop, done chan struct{}) {
+	defer close(done)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stop:
+		case <-stop:
 			return
 		case <-t.C:
+			c := wc.Value()
+			if c == nil {
+				return
+			}
 			c.now.Store(time.Now().UnixNano())
 		}
 	}
@@ -50,7 +59,9 @@ func (c *wallClock) NowNano() int64 {
 	return time.Now().UnixNano()
 }
 
-// Tick serves otter's periodic clean-up.
+// Tick serves otter's periodic clean-up. (otter cannot stop a custom
+// clock's ticker; with Go's default timers, asynctimerchan=0, an
+// unreferenced ticker is collected once otter's goroutine stops.)
 func (c *wallClock) Tick(d time.Duration) <-chan time.Time { return time.Tick(d) }
 
 // Stop stops the goroutine; the clock then reads the precise time.

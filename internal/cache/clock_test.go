@@ -1,20 +1,22 @@
 package cache
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
 
-// TestWallClock: the coarse clock follows the wall clock, and once stopped (its goroutine gone) reads the precise time.
+// TestWallClock: the coarse clock follows the wall clock, and once
+// stopped (its goroutine gone) reads the precise time.
 func TestWallClock(t *testing.T) {
 	const every = 10 * time.Millisecond
 	c := newWallClock(every)
-	// 40 ticks later it must have moved: a frozen clock would be 400 ms
-	// behind; a goroutine late by up to 20 ticks (a busy machine) is not.
-	time.Sleep(40 * every)
+	// 100 ticks later it must have moved: a frozen clock would be 1 s
+	// behind; a goroutine late by up to 50 ticks (a busy machine) is not.
+	time.Sleep(100 * every)
 	now := time.Now().UnixNano()
-	if got := c.NowNano(); got > now || got < now-int64(20*every) {
-		t.Fatalf("NowNano %v behind the wall clock; want at most 20 ticks of %v", time.Duration(now-got), every)
+	if got := c.NowNano(); got > now || got < now-int64(50*every) {
+		t.Fatalf("NowNano %v behind the wall clock; want at most 50 ticks of %v", time.Duration(now-got), every)
 	}
 	c.Stop()
 	c.Stop() // idempotent
@@ -27,5 +29,22 @@ func TestWallClock(t *testing.T) {
 	case <-c.done:
 	default:
 		t.Fatal("goroutine still running after Stop")
+	}
+}
+
+// TestWallClockUnreachable: the goroutine of a clock nobody holds (a
+// cache that was never closed) stops by itself.
+func TestWallClockUnreachable(t *testing.T) {
+	done := newWallClock(time.Millisecond).done
+	deadline := time.After(5 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-done:
+			return
+		case <-deadline:
+			t.Fatal("the goroutine of an unreachable clock is still running")
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }

@@ -89,8 +89,8 @@ func (s *Server) serveHit(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // productKey returns the cache key of a path "/v1/products/{id}" whose
-// id is canonical (as pathID accepts it): cache.ProductKey(id), which is
-// the path's tail, taken from the path instead of built.
+// id is canonical (as pathID accepts it): cache.ProductKey(id), made from
+// the path's digits without formatting the id again.
 func productKey(path string) (string, bool) {
 	s, ok := strings.CutPrefix(path, "/v1/products/")
 	if !ok || s == "" || len(s) > 19 || s[0] == '0' {
@@ -104,5 +104,5 @@ func productKey(path string) (string, bool) {
 	if _, err := strconv.ParseInt(s, 10, 64); err != nil {
 		return "", false
 	}
-	return path[len("/v1/"):], true
+	return cache.ProductKeyPrefix + s, true
 }
