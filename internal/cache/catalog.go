@@ -61,8 +61,8 @@ func (c *Cache) ProductChanged(ctx context.Context, id int64) error {
 // Peek tells freshness by L1's coarse clock (a variable's load; Get reads
 // the precise one): an entry may be served about coarseClock past its TTL
 // (more when the clock's goroutine runs late), and its early refresh may
-// come as much later. Invalidation, which keeps
-// changes visible within 100 ms, does not depend on either.
+// come as much later. Invalidation, which keeps changes visible within
+// 100 ms, does not depend on either.
 func (c *Cache) Peek(key string) (*Entry, bool) {
 	e, ok := c.l1.GetIfPresent(key)
 	if !ok {

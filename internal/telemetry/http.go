@@ -399,9 +399,9 @@ var monoEpoch = time.Now()
 func (l Lone) ID() string { return l.id }
 
 // Begin starts the telemetry of a request answered outside Middleware,
-// and its clock: End records the time since. ok is false when the request needs Middleware's full treatment: it
-// continues a trace (traceparent or baggage), or tracing samples it.
-// Begin records nothing.
+// and its clock: End records the time since. ok is false when the
+// request needs Middleware's full treatment: it continues a trace
+// (traceparent or baggage), or tracing samples it. Begin records nothing.
 func (h *HTTP) Begin(r *http.Request) (l Lone, ok bool) {
 	t := h.cfg.Tracing
 	tid := newTraceID()
