@@ -5,18 +5,37 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"log"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
+
+// fields is a repeatable -header flag: "Name: value" fields every
+// response carries besides Content-Type and Content-Length.
+type fields [][2]string
+
+func (f *fields) String() string { return fmt.Sprint(*f) }
+
+func (f *fields) Set(v string) error {
+	name, value, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(name) == "" {
+		return fmt.Errorf("header %q: want \"Name: value\"", v)
+	}
+	*f = append(*f, [2]string{http.CanonicalHeaderKey(strings.TrimSpace(name)), strings.TrimSpace(value)})
+	return nil
+}
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "listen address")
 	file := flag.String("file", "", "file whose bytes every response carries")
 	ctype := flag.String("type", "application/json", "Content-Type of the responses")
 	spin := flag.Duration("spin", 0, "CPU time each request burns before answering (to measure what a microsecond of handler work costs in throughput)")
+	var extra fields
+	flag.Var(&extra, "header", "a header field \"Name: value\" that every response carries too (repeatable): the same fields as brisk's, to tell net/http's cost of writing them from brisk's own")
 	flag.Parse()
 	body, err := os.ReadFile(*file)
 	if err != nil {
@@ -31,6 +50,9 @@ func main() {
 		h := w.Header()
 		h["Content-Type"] = []string{*ctype}
 		h["Content-Length"] = []string{n}
+		for _, f := range extra {
+			h[f[0]] = []string{f[1]}
+		}
 		w.Write(body)
 	})))
 }
