@@ -42,6 +42,15 @@ func main() {
 		log.Fatal(err)
 	}
 	n := strconv.Itoa(len(body))
+	// The extra fields' values, made once, as brisk keeps its own.
+	type field struct {
+		name  string
+		value []string
+	}
+	set := make([]field, len(extra))
+	for i, f := range extra {
+		set[i] = field{f[0], []string{f[1]}}
+	}
 	log.Fatal(http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if *spin > 0 {
 			for t := time.Now(); time.Since(t) < *spin; {
@@ -50,8 +59,8 @@ func main() {
 		h := w.Header()
 		h["Content-Type"] = []string{*ctype}
 		h["Content-Length"] = []string{n}
-		for _, f := range extra {
-			h[f[0]] = []string{f[1]}
+		for _, f := range set {
+			h[f.name] = f.value
 		}
 		w.Write(body)
 	})))

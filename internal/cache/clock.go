@@ -15,9 +15,10 @@ import (
 // with. It lags the precise time by up to coarseClock, more when its
 // goroutine runs late. A wall-clock step moves L1's expiry with it; otter
 // copes with one backwards (its timer wheel then sweeps every bucket and
-// reschedules what has not expired). The goroutine stops with Stop, or once the clock
-// is no longer reachable (it holds the clock weakly, as otter's own
-// coarse clock does), so a cache that is never closed leaks nothing.
+// reschedules what has not expired). The goroutine stops with Stop, or
+// once the clock is no longer reachable (it holds the clock weakly, as
+// otter's own coarse clock does), so a cache that is never closed leaks
+// nothing.
 type wallClock struct {
 	now      atomic.Int64 // unix ns at the last read; 0 once stopped
 	stop     chan struct{}
