@@ -254,6 +254,64 @@ func TestClientCallerCancel(t *testing.T) {
 	}
 }
 
+// TestClientReconnectsSoonAfterRestart: the payment service stops for 3 s
+// while checkouts keep calling, then comes back on the same address; the
+// client must reach it within 1.5 s (ReconnectBackoff caps the wait at
+// 1.2 s; gRPC's default backoff would have the next attempt seconds later).
+func TestClientReconnectsSoonAfterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 3 s outage; skipped in -short")
+	}
+	ctx := t.Context()
+	sim := newSim(t, openStore(t, "memory"), Faults{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	gs := NewServer(sim, nil)
+	go gs.Serve(lis)
+	conn, err := Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := NewClient(conn, ClientConfig{Timeout: time.Second})
+	if _, err := c.Authorize(ctx, auth("before", TokenVisa, 100)); err != nil {
+		t.Fatal(err)
+	}
+
+	gs.Stop()
+	for down := time.Now(); time.Since(down) < 3*time.Second; time.Sleep(50 * time.Millisecond) {
+		if _, err := c.Lookup(ctx, "before"); !errors.Is(err, derrors.Unavailable) {
+			t.Fatalf("Lookup with the service down = %v, want Unavailable", err)
+		}
+	}
+
+	lis, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	gs = NewServer(sim, nil)
+	go gs.Serve(lis)
+	t.Cleanup(gs.Stop)
+	back := time.Now()
+	for {
+		_, err := c.Lookup(ctx, "before")
+		if err == nil {
+			t.Logf("reached again %v after the restart", time.Since(back).Round(time.Millisecond))
+			return
+		}
+		if !errors.Is(err, derrors.Unavailable) {
+			t.Fatalf("Lookup after the restart = %v", err)
+		}
+		if time.Since(back) > 1500*time.Millisecond {
+			t.Fatalf("still unreachable %v after the restart: %v", time.Since(back).Round(time.Millisecond), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestHealth(t *testing.T) {
 	sim := newSim(t, openStore(t, "memory"), Faults{})
 	_, conn := startPayment(t, sim, ClientConfig{})
