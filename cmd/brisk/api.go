@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/briskhq/brisk/internal/payment"
+	"github.com/briskhq/brisk/internal/sqlite"
 )
 
 func runAPI(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -15,6 +16,8 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	af.register(fs, ":8080")
 	db := fs.String("db", "", "database: postgres://... URL, or sqlite:PATH (empty: sqlite in --data-dir)")
 	dataDir := fs.String("data-dir", "brisk-data", "directory of the embedded store when --db is empty")
+	var syncMode sqlite.Sync
+	fs.Var(&syncMode, "sqlite-sync", syncUsage)
 	paymentAddr := fs.String("payment-addr", "127.0.0.1:9090", "gRPC address of the payment service")
 	migrate := fs.Bool("migrate", false, "apply database migrations at start")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -28,7 +31,7 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	defer obs.close()
 	af.obs = obs
-	b, err := openBackend(ctx, *db, *dataDir, log)
+	b, err := openBackend(ctx, *db, *dataDir, syncMode, log)
 	if err != nil {
 		return err
 	}
@@ -70,6 +73,8 @@ func runPayment(ctx context.Context, args []string, getenv func(string) string, 
 	pf.register(fs)
 	addr := fs.String("listen", "127.0.0.1:9090", "gRPC listen address")
 	data := fs.String("data", "", "SQLite file that keeps payments across restarts (empty: in memory)")
+	var syncMode sqlite.Sync
+	fs.Var(&syncMode, "sqlite-sync", syncUsage)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	var tf telemetryFlags
 	tf.register(fs)
@@ -82,7 +87,7 @@ func runPayment(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer obs.close()
-	store, err := payment.Open(*data)
+	store, err := payment.Open(*data, syncMode)
 	if err != nil {
 		return err
 	}
@@ -115,7 +120,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	log, _ := newLogger(stderr, "info")
-	b, err := openBackend(ctx, *db, *dataDir, log)
+	b, err := openBackend(ctx, *db, *dataDir, sqlite.SyncNormal, log)
 	if err != nil {
 		return err
 	}
@@ -144,7 +149,7 @@ func runSeed(ctx context.Context, args []string, getenv func(string) string, std
 		return usageError("--products must be from 1 to 10000000")
 	}
 	log, _ := newLogger(stderr, "info")
-	b, err := openBackend(ctx, *db, *dataDir, log)
+	b, err := openBackend(ctx, *db, *dataDir, sqlite.SyncNormal, log)
 	if err != nil {
 		return err
 	}

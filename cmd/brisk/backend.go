@@ -42,9 +42,14 @@ type backend struct {
 	pg *postgres.DB
 }
 
+// syncUsage is the help text of the --sqlite-sync flags.
+const syncUsage = "when a SQLite commit is acknowledged: normal (in the WAL: survives a crash of brisk, " +
+	"not a power loss) or full (fsynced first: survives a power loss, at about one fsync per write)"
+
 // openBackend opens the database named by db: "" means the embedded SQLite
-// file in dataDir; "sqlite:PATH" or a path ending in .db a SQLite file.
-func openBackend(ctx context.Context, db, dataDir string, log *slog.Logger) (*backend, error) {
+// file in dataDir; "sqlite:PATH" or a path ending in .db a SQLite file,
+// its commits as syncMode says.
+func openBackend(ctx context.Context, db, dataDir string, syncMode sqlite.Sync, log *slog.Logger) (*backend, error) {
 	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
 		s, err := postgres.Open(ctx, db, log)
 		if err != nil {
@@ -69,7 +74,7 @@ func openBackend(ctx context.Context, db, dataDir string, log *slog.Logger) (*ba
 	default:
 		return nil, usageError("--db %q: want a postgres:// URL, sqlite:PATH or a .db file", maskValue("db", db))
 	}
-	s, err := sqlite.Open(ctx, path, log)
+	s, err := sqlite.Open(ctx, path, syncMode, log)
 	if err != nil {
 		return nil, err
 	}

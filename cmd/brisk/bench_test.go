@@ -12,6 +12,7 @@ import (
 
 	"github.com/briskhq/brisk/internal/auth"
 	"github.com/briskhq/brisk/internal/payment"
+	"github.com/briskhq/brisk/internal/sqlite"
 )
 
 // benchServer wires the real API handler to a seeded SQLite store and a
@@ -22,7 +23,7 @@ func benchServer(b *testing.B) (*apiServer, string) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	be, err := openBackend(ctx, "", dir, log)
+	be, err := openBackend(ctx, "", dir, sqlite.SyncNormal, log)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func benchServer(b *testing.B) (*apiServer, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store, err := payment.Open(filepath.Join(dir, "payment.db"))
+	store, err := payment.Open(filepath.Join(dir, "payment.db"), sqlite.SyncNormal)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/briskhq/brisk/internal/checkout"
 	"github.com/briskhq/brisk/internal/payment"
 	"github.com/briskhq/brisk/internal/postgres"
+	"github.com/briskhq/brisk/internal/sqlite"
 )
 
 // chaosFlags configure `brisk chaos run`.
@@ -196,7 +197,7 @@ func startChaosStack(ctx context.Context, instances int, f *chaosFlags, log *slo
 
 	// Payment service, in-process so that its faults can change and it can
 	// be stopped and restarted on the same address.
-	if s.payStore, err = payment.Open(filepath.Join(s.dir, "payment.db")); err != nil {
+	if s.payStore, err = payment.Open(filepath.Join(s.dir, "payment.db"), sqlite.SyncNormal); err != nil {
 		return s, err
 	}
 	if s.sim, err = payment.New(s.payStore, payment.Faults{Latency: 5 * time.Millisecond}, log); err != nil {

@@ -20,7 +20,7 @@ import (
 // openStore opens the data dir's SQLite file alongside the running server.
 func openStore(t *testing.T, dir string) *sqlite.DB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "brisk.db"), nil)
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "brisk.db"), sqlite.SyncNormal, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestIdempotencyConcurrent(t *testing.T) {
 // payments lists the payment records in the data dir's payment store.
 func payments(t *testing.T, dir string) []payment.Record {
 	t.Helper()
-	store, err := payment.Open(filepath.Join(dir, "payment.db"))
+	store, err := payment.Open(filepath.Join(dir, "payment.db"), sqlite.SyncNormal)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,6 +185,41 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// TestSQLiteSyncFull: brisk up with --sqlite-sync full checks out, and
+// after a restart on the same data dir the order is there, paid, and a
+// retry with the same key replays it rather than charging again.
+func TestSQLiteSyncFull(t *testing.T) {
+	dir := t.TempDir()
+	args := append([]string{"up", "--addr", "127.0.0.1:0", "--data-dir", dir, "--sqlite-sync", "full"}, fastArgs...)
+	checkout := func(c *client) (*client, order) {
+		shopper := c.as(c.login("shopper@brisk.test", "shopper-pass-1"))
+		shopper.do("PUT", "/v1/cart/items/5", map[string]int{"quantity": 1}).want(t, 200, "add 5")
+		var o order
+		shopper.do("POST", "/v1/checkout", map[string]string{"payment_token": "tok_visa"}, "Idempotency-Key", "sync-full-1").
+			want(t, 201, "checkout").json(t, &o)
+		return shopper, o
+	}
+	p := start(t, nil, `api:\s+http://\S+`, args...)
+	_, first := checkout(newClient(t, p.find(`api:\s+(http://\S+)`)))
+	if first.Status != "paid" {
+		t.Fatalf("order = %+v, want paid", first)
+	}
+	if err := p.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+
+	p = start(t, nil, `api:\s+http://\S+`, args...)
+	shopper, again := checkout(newClient(t, p.find(`api:\s+(http://\S+)`)))
+	if again.ID != first.ID || again.Status != "paid" {
+		t.Errorf("the same key after a restart = %+v, want order %s replayed", again, first.ID)
+	}
+	var orders struct{ Items []order }
+	shopper.do("GET", "/v1/orders", nil).want(t, 200, "orders").json(t, &orders)
+	if len(orders.Items) != 1 || orders.Items[0].ID != first.ID {
+		t.Errorf("orders after a restart = %+v, want only %s", orders.Items, first.ID)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	_, c, _ := startUp(t)
 	shopper := c.as(c.login("shopper@brisk.test", "shopper-pass-1"))
@@ -266,6 +301,11 @@ func TestHelpAndUsage(t *testing.T) {
 	}
 	if code := exitCode(run(t.Context(), []string{"up", "--addr"}, func(string) string { return "" }, &out, &out)); code != 2 {
 		t.Errorf("missing flag value: exit %d, want 2", code)
+	}
+	for _, cmd := range []string{"up", "api", "payment"} {
+		if code := exitCode(run(t.Context(), []string{cmd, "--sqlite-sync", "off"}, func(string) string { return "" }, &out, &out)); code != 2 {
+			t.Errorf("brisk %s --sqlite-sync off: exit %d, want 2", cmd, code)
+		}
 	}
 	env := map[string]string{"BRISK_LOG_LEVEL": "loud"}
 	if code := exitCode(run(t.Context(), []string{"payment"}, func(k string) string { return env[k] }, &out, &out)); code != 2 {

@@ -28,6 +28,7 @@ import (
 	"github.com/briskhq/brisk/internal/checkout"
 	"github.com/briskhq/brisk/internal/redis/redistest"
 	"github.com/briskhq/brisk/internal/slo"
+	"github.com/briskhq/brisk/internal/sqlite"
 )
 
 // needTool returns the path of a binary from Debian's prometheus package;
@@ -556,7 +557,7 @@ func BenchmarkTelemetryOverhead(b *testing.B) {
 			ctx := context.Background()
 			dir := b.TempDir()
 			log := slog.New(slog.DiscardHandler)
-			be, err := openBackend(ctx, "", dir, log)
+			be, err := openBackend(ctx, "", dir, sqlite.SyncNormal, log)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/briskhq/brisk/internal/catalog"
 	"github.com/briskhq/brisk/internal/payment"
+	"github.com/briskhq/brisk/internal/sqlite"
 	"github.com/briskhq/brisk/internal/telemetry"
 )
 
@@ -84,6 +85,8 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	var acc accountFlags
 	acc.register(fs)
 	dataDir := fs.String("data-dir", "brisk-data", "directory of the embedded store, payment records and dev keys")
+	var syncMode sqlite.Sync
+	fs.Var(&syncMode, "sqlite-sync", syncUsage+" (the store and the payment records)")
 	products := fs.Int("products", catalog.DefaultProducts, "products to seed into an empty catalog")
 	paymentListen := fs.String("payment-listen", "127.0.0.1:0", "gRPC listen address of the payment service (loopback)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -98,7 +101,7 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer obs.close()
 	af.obs = obs
 
-	b, err := openBackend(ctx, "", *dataDir, log)
+	b, err := openBackend(ctx, "", *dataDir, syncMode, log)
 	if err != nil {
 		return err
 	}
@@ -125,7 +128,7 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	pstore, err := payment.Open(filepath.Join(*dataDir, "payment.db"))
+	pstore, err := payment.Open(filepath.Join(*dataDir, "payment.db"), syncMode)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ type fixture struct {
 func newFixture(t *testing.T, cfg checkout.Config) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "brisk.db"), nil)
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "brisk.db"), sqlite.SyncNormal, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

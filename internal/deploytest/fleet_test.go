@@ -29,6 +29,7 @@ import (
 	"github.com/briskhq/brisk/internal/postgres"
 	"github.com/briskhq/brisk/internal/postgres/pgtest"
 	"github.com/briskhq/brisk/internal/redis/redistest"
+	"github.com/briskhq/brisk/internal/sqlite"
 )
 
 // fleet is several `brisk api` processes sharing one PostgreSQL database,
@@ -152,7 +153,7 @@ func (f *fleet) stopAll() {
 // and returns its address and the simulator (whose records the invariant
 // check reads).
 func startPaymentService(t *testing.T, dir string) (string, *payment.Simulator) {
-	store, err := payment.Open(filepath.Join(dir, "payment.db"))
+	store, err := payment.Open(filepath.Join(dir, "payment.db"), sqlite.SyncNormal)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/briskhq/brisk/internal/checkout"
 	"github.com/briskhq/brisk/internal/derrors"
 	"github.com/briskhq/brisk/internal/money"
+	"github.com/briskhq/brisk/internal/sqlite"
 )
 
 // stores names the store kinds every simulator test runs against.
@@ -24,7 +25,7 @@ func openStore(t testing.TB, kind string) *Store {
 	if kind == "sqlite" {
 		path = filepath.Join(t.TempDir(), "payments.db")
 	}
-	st, err := Open(path)
+	st, err := Open(path, sqlite.SyncNormal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +273,7 @@ func TestStoreSharedBetweenSimulators(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "payments.db")
 	var sims [2]*Simulator
 	for i := range sims {
-		st, err := Open(path)
+		st, err := Open(path, sqlite.SyncNormal)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,12 +305,26 @@ func TestStoreSharedBetweenSimulators(t *testing.T) {
 	}
 }
 
+// TestPersistenceAcrossReopen, with either SQLite sync mode: what the
+// service answered is what it answers after a restart.
 func TestPersistenceAcrossReopen(t *testing.T) {
+	for mode, want := range map[sqlite.Sync]string{sqlite.SyncNormal: "1", sqlite.SyncFull: "2"} {
+		t.Run(string(mode), func(t *testing.T) {
+			testPersistenceAcrossReopen(t, mode, want)
+		})
+	}
+}
+
+func testPersistenceAcrossReopen(t *testing.T, mode sqlite.Sync, want string) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "payments.db")
-	st, err := Open(path)
+	st, err := Open(path, mode)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var got string
+	if err := st.db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil || got != want {
+		t.Errorf("PRAGMA synchronous = %q, %v; want %s", got, err, want)
 	}
 	sim := newSim(t, st, Faults{})
 	steps := []step{
@@ -332,7 +347,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st2, err := Open(path)
+	st2, err := Open(path, mode)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/briskhq/brisk/internal/checkout"
 	"github.com/briskhq/brisk/internal/money"
+	"github.com/briskhq/brisk/internal/sqlite"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -63,13 +64,14 @@ const schema = `CREATE TABLE IF NOT EXISTS payments (
 )`
 
 // Open opens the payment store at path: "" keeps payments in memory; any
-// other path is a SQLite file, created if missing.
-func Open(path string) (*Store, error) {
+// other path is a SQLite file, created if missing, its commits as mode
+// says.
+func Open(path string, mode sqlite.Sync) (*Store, error) {
 	if path == "" {
 		return &Store{mem: make(map[string]Record)}, nil
 	}
 	// Pragmas go in the DSN so that every pooled connection gets them.
-	q := url.Values{"_pragma": {"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)"}}
+	q := url.Values{"_pragma": {"journal_mode(WAL)", mode.Pragma(), "busy_timeout(5000)"}}
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open payment store %s: %w", path, err)

@@ -41,7 +41,7 @@ func benchDB(b *testing.B) *DB {
 		if benchDir, benchErr = os.MkdirTemp("", "brisk-sqlite-bench"); benchErr != nil {
 			return
 		}
-		if bench, benchErr = Open(ctx, filepath.Join(benchDir, "bench.db"), nil); benchErr != nil {
+		if bench, benchErr = Open(ctx, filepath.Join(benchDir, "bench.db"), SyncNormal, nil); benchErr != nil {
 			return
 		}
 		if benchErr = bench.Migrate(ctx); benchErr != nil {

@@ -60,17 +60,18 @@ type stmtKey struct {
 	query string
 }
 
-// Open opens (creating it if needed) the SQLite database file at path.
-// path must name a file: the two pools must share one database, which an
-// in-memory database cannot do. Call Migrate before using a new file.
-func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
+// Open opens (creating it if needed) the SQLite database file at path,
+// its commits as mode says. path must name a file: the two pools must
+// share one database, which an in-memory database cannot do. Call Migrate
+// before using a new file.
+func Open(ctx context.Context, path string, mode Sync, logger *slog.Logger) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("open sqlite: path %q must be a plain file name", path)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	pragmas := []string{"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"}
+	pragmas := []string{"busy_timeout(5000)", "journal_mode(WAL)", mode.Pragma(), "foreign_keys(1)"}
 	dsn := func(extra url.Values) string {
 		v := url.Values{"_pragma": pragmas}
 		for k, vs := range extra {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -18,10 +19,13 @@ import (
 )
 
 // openTest opens and migrates a new database file in a temporary directory.
-func openTest(t testing.TB) *DB {
+func openTest(t testing.TB) *DB { t.Helper(); return openTestSync(t, SyncNormal) }
+
+// openTestSync is openTest with commits as mode says.
+func openTestSync(t testing.TB, mode Sync) *DB {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "brisk.db"), logger)
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "brisk.db"), mode, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +53,7 @@ func TestCartContract(t *testing.T) {
 
 func TestOpenRejectsNonFiles(t *testing.T) {
 	for _, path := range []string{"", ":memory:", "file:x.db", "x.db?mode=ro"} {
-		if db, err := Open(t.Context(), path, nil); err == nil {
+		if db, err := Open(t.Context(), path, SyncNormal, nil); err == nil {
 			db.Close()
 			t.Errorf("Open(%q) = nil error, want an error", path)
 		}
@@ -58,7 +62,7 @@ func TestOpenRejectsNonFiles(t *testing.T) {
 
 func TestMigrateTwiceAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "brisk.db")
-	db, err := Open(t.Context(), path, nil)
+	db, err := Open(t.Context(), path, SyncNormal, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +78,7 @@ func TestMigrateTwiceAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err = Open(t.Context(), path, nil)
+	db, err = Open(t.Context(), path, SyncNormal, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +123,39 @@ func TestPragmas(t *testing.T) {
 	}
 	if _, err := db.r.ExecContext(t.Context(), `DELETE FROM outbox`); err == nil {
 		t.Errorf("a write on the read pool succeeded, want it refused")
+	}
+}
+
+func TestSyncFull(t *testing.T) {
+	db := openTestSync(t, SyncFull)
+	for name, pool := range map[string]*sql.DB{"write": db.w, "read": db.r} {
+		var got string
+		if err := pool.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&got); err != nil {
+			t.Fatalf("%s pool: PRAGMA synchronous: %v", name, err)
+		}
+		if got != "2" { // FULL
+			t.Errorf("%s pool: PRAGMA synchronous = %q, want 2 (FULL)", name, got)
+		}
+	}
+}
+
+func TestSyncFlag(t *testing.T) {
+	var s Sync
+	if got := s.String(); got != "normal" {
+		t.Errorf("zero Sync = %q, want normal", got)
+	}
+	for _, v := range []string{"normal", "full"} {
+		if err := s.Set(v); err != nil || s.String() != v {
+			t.Errorf("Set(%q) = %v, then %q", v, err, s.String())
+		}
+	}
+	for _, v := range []string{"", "FULL", "off", "extra"} {
+		s = SyncFull
+		if err := s.Set(v); err == nil {
+			t.Errorf("Set(%q) = nil, want an error", v)
+		} else if s != SyncFull {
+			t.Errorf("Set(%q) failed but changed the value to %q", v, s)
+		}
 	}
 }
 
