@@ -195,8 +195,10 @@ func TestDockerignore(t *testing.T) {
 func flagEnv(t *testing.T, command string) map[string]bool {
 	out, _ := exec.Command(brisk(t), command, "-h").CombinedOutput()
 	m := map[string]bool{}
-	for _, v := range regexp.MustCompile(`\[(BRISK_[A-Z0-9_]+)\]`).FindAllStringSubmatch(string(out), -1) {
-		m[v[1]] = true
+	// Each flag's line: "  -name  [BRISK_NAME]"; the flag's name is kept
+	// as "-name".
+	for _, v := range regexp.MustCompile(`(?m)^  (-[a-z0-9-]+)  \[(BRISK_[A-Z0-9_]+)\]`).FindAllStringSubmatch(string(out), -1) {
+		m[v[1]], m[v[2]] = true, true
 	}
 	if len(m) == 0 {
 		t.Fatalf("brisk %s -h lists no environment variables:\n%s", command, out)
@@ -204,9 +206,9 @@ func flagEnv(t *testing.T, command string) map[string]bool {
 	return m
 }
 
-// TestManifestSettingsAreFlags: every BRISK_* variable the manifests set
-// is read by the command the container runs: a renamed flag cannot leave
-// a silently ignored setting behind.
+// TestManifestSettingsAreFlags: every BRISK_* variable the manifests set,
+// and every --flag their args pass, is read by the command the container
+// runs: a renamed flag cannot leave a silently ignored setting behind.
 func TestManifestSettingsAreFlags(t *testing.T) {
 	root := repoRoot(t)
 	flags := map[string]map[string]bool{}
@@ -220,6 +222,14 @@ func TestManifestSettingsAreFlags(t *testing.T) {
 				command := c.Args[0]
 				if flags[command] == nil {
 					flags[command] = flagEnv(t, command)
+				}
+				for _, a := range c.Args[1:] {
+					if flag, ok := strings.CutPrefix(a, "--"); ok {
+						flag, _, _ = strings.Cut(flag, "=")
+						if !flags[command]["-"+flag] {
+							t.Errorf("%s %s: %s/%s passes --%s, which `brisk %s` does not have", overlay, name, c.Name, command, flag, command)
+						}
+					}
 				}
 				for k := range envOf(t, objs, c) {
 					if !strings.HasPrefix(k, "BRISK_") {

@@ -34,7 +34,7 @@ func (s *Sync) Set(v string) error {
 		*s = Sync(v)
 		return nil
 	}
-	return fmt.Errorf("%q: want normal or full", v)
+	return fmt.Errorf("sqlite sync %q: want normal or full", v)
 }
 
 // Pragma is the DSN's _pragma value for s.
