@@ -19,7 +19,10 @@ import (
 )
 
 // openTest opens and migrates a new database file in a temporary directory.
-func openTest(t testing.TB) *DB { t.Helper(); return openTestSync(t, SyncNormal) }
+func openTest(t testing.TB) *DB {
+	t.Helper()
+	return openTestSync(t, SyncNormal)
+}
 
 // openTestSync is openTest with commits as mode says.
 func openTestSync(t testing.TB, mode Sync) *DB {
